@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the whole suite: every unit test program (under a fresh swtpm when it
+# says "needs: swtpm"), then every CLI test script.  Prints one line per
+# check and closes with "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build/release}
+export BUILD
+export SBX_BIN="$PWD/$BUILD"
+export SBX_TOP="$PWD"
+export TSS2_LOG=${TSS2_LOG:-all+none}
+only=${TESTS:-}
+
+passed=0 failed=0
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/sbx-run.XXXXXX")
+trap 'rm -rf "$logdir"' EXIT
+
+run_one() {   # name, command...
+	local name=$1; shift
+	local out="$logdir/$name.out" rc p f
+	"$@" >"$out" 2>&1
+	rc=$?
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited $rc without reporting a failed check" >>"$out"
+		f=1
+	fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name ran no check" >>"$out"
+		f=1
+	fi
+	passed=$((passed + p)); failed=$((failed + f))
+	if [ "$f" -gt 0 ]; then
+		echo "FAIL $name ($p passed, $f failed)"
+		grep -v '^ok ' "$out" | tail -n 40 | sed 's/^/    /'
+	else
+		echo "PASS $name ($p checks)"
+	fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	[ -n "$only" ] && [[ ! " $only " == *" $name "* ]] && continue
+	if grep -q 'needs: swtpm' "tests/unit/$name.c" 2>/dev/null; then
+		run_one "$name" tests/lib/with-swtpm.sh "$t"
+	else
+		run_one "$name" "$t"
+	fi
+done
+
+for t in tests/cli/*.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
+	[ -n "$only" ] && [[ ! " $only " == *" $name "* ]] && continue
+	run_one "$name" bash "$t"
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
