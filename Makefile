@@ -24,7 +24,8 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-override CFLAGS += -std=c17 -D_GNU_SOURCE -I. $(WARN) $(HARDEN_CFLAGS) -MMD -MP
+SBX_VERSION ?= 0.1.0
+override CFLAGS += -std=c17 -D_GNU_SOURCE -DSBX_VERSION=\"$(SBX_VERSION)\" -I. $(WARN) $(HARDEN_CFLAGS) -MMD -MP
 override LDFLAGS += $(HARDEN_LDFLAGS)
 
 ifeq ($(SANITIZE),1)

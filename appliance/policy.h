@@ -12,6 +12,10 @@
 #define POLICY_MAX_PURPOSES  64
 #define POLICY_MAX_CODE      64     /* a purpose or role code: [a-z0-9-], 1..64 */
 #define POLICY_MAX_ROLES     8
+#define POLICY_MAX_LINE      1024   /* bytes per line, without the LF */
+#define POLICY_VERSION       1      /* the only format version this reader accepts */
+#define POLICY_MIN_DAYS      1      /* range of retention_days and hold_max_days */
+#define POLICY_MAX_DAYS      3650
 
 struct policy_purpose {
 	char code[POLICY_MAX_CODE + 1];
@@ -39,15 +43,28 @@ const char *policy_default_text(void);
 
 /* Parses exactly; any unknown key, duplicate key, bad value, forbidden
  * purpose in the allowlist, or unsupported version is an error naming the
- * line. */
+ * line.  SBX_EFORMAT for a malformed file, SBX_EPOLICY for a well-formed one
+ * that asks for something never allowed (a forbidden purpose, a role other
+ * than court or prosecutor).  On failure *p is zeroed. */
 int policy_parse(const uint8_t *text, size_t len, struct policy *p, struct sbx_err *e);
 
 /* 0 if `code` may be used to open a hold; SBX_EPOLICY with the reason
- * ("forbidden purpose", "unknown purpose") otherwise. */
+ * otherwise ("purpose 'X' is forbidden by law (C.R.S. ...)", "... is not in
+ * the policy's allowlist", "... is malformed"). */
 int policy_check_purpose(const struct policy *p, const char *code, struct sbx_err *e);
-/* 0 if `code` may be used to release to `role`. */
+/* 0 if `code` may be used to release to `role`: the purpose check, then the
+ * role (court or prosecutor, declared, and mapped to this purpose). */
 int policy_check_release(const struct policy *p, const char *code, const char *role,
                          struct sbx_err *e);
+/* 1 if `role` is one of the roles the policy declares, else 0. */
 int policy_role_known(const struct policy *p, const char *role);
+
+/* 1 if `code` is a well-formed purpose or role code ([a-z0-9-], 1..64). */
+int policy_code_valid(const char *code);
+/* Why `code` can never be allowed ("by law (C.R.S. ...)"), or NULL.  Covers
+ * policy_forbidden and codes naming their subjects (docs/POLICY.md). */
+const char *policy_forbidden_reason(const char *code);
+/* The allowlist entry for `code`, or NULL. */
+const struct policy_purpose *policy_find_purpose(const struct policy *p, const char *code);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <openssl/err.h>
 
+__attribute__((format(printf, 3, 0)))
 static void vset(struct sbx_err *e, int code, const char *fmt, va_list ap)
 {
 	if (e == NULL || e->code != 0)

@@ -69,12 +69,21 @@ void tpm_close(struct tpm *t);
 int tpm_provision(struct tpm *t, const uint8_t nonce[static 32],
                   struct tpm_identity *id, struct sbx_err *e);
 
+/* Evicts the four persistent keys (absent ones are skipped); used to undo
+ * a provisioning whose later steps failed.  Leaves the NV counter. */
+int tpm_deprovision(struct tpm *t, struct sbx_err *e);
+
 /* Reads back the public areas of the persistent keys and the EK
  * certificates (no certify; the certify blob is stored by the caller). */
 int tpm_read_public(struct tpm *t, uint32_t handle, struct tpm_blob *pub,
                     struct sbx_err *e);
 
-/* Signs a SHA-256 digest with SIGN; writes a DER ECDSA signature. */
+/* Reads the EK certificates present in NV (0x01c00002, 0x01c0000a,
+ * 0x01c00016, in that order) into id->ekcerts / id->n_ekcerts. */
+int tpm_read_ekcerts(struct tpm *t, struct tpm_identity *id, struct sbx_err *e);
+
+/* Signs a SHA-256 digest with SIGN; writes a DER ECDSA signature.  sig must
+ * hold TPM_MAX_SIG_DER bytes; *siglen is set to the length written. */
 int tpm_sign(struct tpm *t, const uint8_t digest[static 32],
              uint8_t *sig, size_t *siglen, struct sbx_err *e);
 

@@ -1,0 +1,59 @@
+/* The custody log on the box: append, anchor to the TPM counter, recover
+ * after a crash, verify, export.  Write order (docs/LOG-FORMAT.md):
+ *   1. one transaction: the state change, the record, an unsigned head
+ *      naming the counter value it will be anchored to; commit (FULL sync);
+ *   2. if the event changes state: TPM NV counter increment;
+ *   3. sign the head with the TPM; store the signature.
+ * A crash between 1 and 2 or 2 and 3 is rolled forward at the next start. */
+#ifndef SBX_CUSTODY_H
+#define SBX_CUSTODY_H
+
+#include <stdint.h>
+
+#include "appliance/box.h"
+#include "export/logrec.h"
+
+/* Runs `apply` (may be NULL) and appends `rec` in one transaction.  The
+ * caller fills event, outcome, operator, case, bundle, reason, detail; this
+ * fills seq, times, appliance id and policy hash.  `anchor` moves the TPM
+ * counter.  On failure nothing is changed. */
+int custody_append(struct box *b, struct logrec *rec, int anchor,
+                   int (*apply)(struct box *, void *, struct sbx_err *), void *arg,
+                   struct sbx_err *e);
+
+/* Logs a refusal (outcome "denied") with its reason.  Refusals are anchored
+ * to the TPM counter: a rolled-back database must not erase one. */
+int custody_deny(struct box *b, const char *event, const char *operator_id,
+                 const char *case_id, const char *reason, struct sbx_err *e);
+
+/* Start-up check and roll-forward; sets b->alarm on a mismatch it cannot
+ * explain by a crash (older database restored, counter behind, ...). */
+int custody_recover(struct box *b, struct sbx_err *e);
+
+struct custody_report {
+	uint64_t records, heads, counter_tpm, counter_log;
+	int identity_ok, tpm_key_ok, records_ok, heads_ok, counter_ok, index_ok;
+	unsigned problems;
+	char problem[8][256];   /* the first few, one line each */
+};
+
+/* Recomputes everything from the canonical bytes: record encodings and
+ * sequence, leaf hashes, every head's root and signature, the TPM signing
+ * key, the counter.  0 if all good, SBX_EVERIFY if any problem. */
+int custody_verify(struct box *b, struct custody_report *rep, struct sbx_err *e);
+
+struct logexport_report;
+/* As custody_verify, also returning the export verifier's own report. */
+int custody_verify_full(struct box *b, struct custody_report *rep,
+                        struct logexport_report *xrep, struct sbx_err *e);
+
+/* Logs the export, then writes the whole log as one self-contained file
+ * (docs/LOG-FORMAT.md, "Export") atomically. */
+int custody_export(struct box *b, const char *path, const char *operator_id,
+                   struct sbx_err *e);
+
+/* Iterates over the records in order (for `log show`). */
+int custody_foreach(struct box *b, int (*fn)(void *, const struct logrec *, const uint8_t leaf[32]),
+                    void *arg, struct sbx_err *e);
+
+#endif
