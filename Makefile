@@ -42,6 +42,12 @@ ifeq ($(RELEASE),1)
 override CFLAGS += -DSBX_RELEASE=1
 endif
 
+ifeq ($(FUZZ),1)
+override CFLAGS := $(filter-out -D_FORTIFY_SOURCE=3,$(CFLAGS)) \
+   -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
 ifneq ($(V),1)
 Q = @
 QCC = @printf '  CC      %s\n' $<;
@@ -83,8 +89,9 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ       ?= 0
 
-.PHONY: all check asan demo install uninstall clean bench fuzz analyze deps tests
+.PHONY: all check asan demo install uninstall clean bench fuzz fuzz-bins analyze deps tests
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -119,7 +126,36 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(QLD)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(APP_LIBS)
 
-tests: $(PROGS) $(UNIT_BINS) $(TOOL_BINS)
+# Corpus replay: each harness linked with a plain main() (no libFuzzer), so
+# make check runs every committed corpus under gcc and under ASan.
+REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
+$(BUILD)/fuzz-replay/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(APP_LIBS)
+
+tests: $(PROGS) $(UNIT_BINS) $(TOOL_BINS) $(REPLAY_BINS)
+
+# libFuzzer: everything rebuilt with clang and coverage, one binary per
+# harness, each run FUZZ_TIME seconds over a scratch copy of its corpus.
+FUZZ_TIME ?= 60
+FUZZ_BUILD = build/fuzz
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang FUZZ=1 fuzz-bins
+	$(Q)for h in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
+		echo "fuzzing $$h for $(FUZZ_TIME) s"; \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$h; \
+		cp -n tests/fuzz/corpus/$$h/* $(FUZZ_BUILD)/corpus/$$h/ 2>/dev/null; \
+		$(FUZZ_BUILD)/fuzz/$$h -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			$(FUZZ_BUILD)/corpus/$$h >$(FUZZ_BUILD)/$$h.log 2>&1 \
+			|| { tail -n 40 $(FUZZ_BUILD)/$$h.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units' $(FUZZ_BUILD)/$$h.log; \
+	done
+
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(QLD)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDFLAGS) $(APP_LIBS)
+fuzz-bins: $(FUZZ_BINS)
 
 deps:
 	$(Q)tests/lib/deps.sh check

@@ -98,6 +98,8 @@ static int create_db(const char *state, const struct identity *id, const uint8_t
 		r = db_commit(db, e);
 	if (r != 0)
 		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
 	db_close(db);
 	db = NULL;
 	if (rename(tmp, final) != 0) {

@@ -1,5 +1,6 @@
 #include "appliance/csv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

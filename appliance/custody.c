@@ -215,19 +215,55 @@ out:
 	return r;
 }
 
-static int insert_head(struct box *b, uint64_t tree_size, uint64_t counter, uint64_t now,
-                       uint8_t body[STH_ENCODED_LEN], struct sbx_err *e)
+/* The compact tree of the log so far, kept in meta so an append costs
+ * O(log n), not a pass over every record.  It is only a cache: a head
+ * built from a wrong frontier has a root that `log verify`, which
+ * recomputes every root from the record bytes, rejects.  Absent (or of the
+ * wrong size) it is rebuilt from the records. */
+static int frontier_load(struct box *b, uint64_t n, struct merkle_frontier *f,
+                         struct sbx_err *e)
 {
-	uint8_t (*leaves)[32] = NULL;
+	uint8_t *v = NULL, (*leaves)[32] = NULL;
+	size_t len = 0;
+	int r = db_meta_get(b->db, "frontier", &v, &len, e);
+
+	if (r == 0 && len == sizeof *f) {
+		memcpy(f, v, sizeof *f);
+		free(v);
+		if (f->size == n)
+			return 0;
+	} else {
+		free(v);
+		if (r != 0 && r != SBX_ENOENT)
+			return r;
+	}
+	merkle_frontier_init(f);
+	r = load_leaves(b->db, n, &leaves, e);
+	if (r == 0)
+		r = merkle_frontier_append_many(f, (const uint8_t (*)[32])leaves, n);
+	free(leaves);
+	return r;
+}
+
+static int insert_head(struct box *b, uint64_t tree_size, const uint8_t leaf[32],
+                       uint64_t counter, uint64_t now, uint8_t body[STH_ENCODED_LEN],
+                       struct sbx_err *e)
+{
+	struct merkle_frontier *f = malloc(sizeof *f);
 	struct sth h;
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	memset(&h, 0, sizeof h);
-	r = load_leaves(b->db, tree_size, &leaves, e);
-	if (r != 0)
-		goto out;
-	r = merkle_root((const uint8_t (*)[32])leaves, tree_size, h.root);
+	if (f == NULL)
+		return SBX_ENOMEM;
+	r = frontier_load(b, tree_size - 1, f, e);
+	if (r == 0)
+		r = merkle_frontier_append(f, leaf);
+	if (r == 0)
+		r = merkle_frontier_root(f, h.root);
+	if (r == 0)
+		r = db_meta_set(b->db, "frontier", f, sizeof *f, e);
 	if (r != 0)
 		goto out;
 	memcpy(h.appliance_id, b->id.appliance_id, 32);
@@ -245,7 +281,7 @@ static int insert_head(struct box *b, uint64_t tree_size, uint64_t counter, uint
 	r = db_step_done(b->db, st, e);
 out:
 	sqlite3_finalize(st);
-	free(leaves);
+	free(f);
 	return r;
 }
 
@@ -295,7 +331,7 @@ int custody_append(struct box *b, struct logrec *rec, int anchor,
 	r = insert_record(b, rec, &tree_size, leaf, e);
 	if (r != 0)
 		goto fail;
-	r = insert_head(b, tree_size, counter, rec->time_ms, body, e);
+	r = insert_head(b, tree_size, leaf, counter, rec->time_ms, body, e);
 	if (r != 0)
 		goto fail;
 	r = db_commit(b->db, e);

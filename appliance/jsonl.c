@@ -130,7 +130,7 @@ static int do_line(struct jsonl_reads *jr, const char *p, size_t n, struct sbx_e
 	const struct json_val *root;
 	struct mapping_vals vals;
 	const char *why = "";
-	int field = 0;
+	int field = 0, rc;
 
 	if (n > 0 && p[n - 1] == '\r')
 		n--;
@@ -185,11 +185,10 @@ static int do_line(struct jsonl_reads *jr, const char *p, size_t n, struct sbx_e
 		                (unsigned long long)jr->lineno, mapping_field_name(field), why);
 	}
 	jr->nreads++;
-	if (jr->fn(jr->ctx, &jr->r, jr->lineno, e) != 0) {
+	rc = jr->fn(jr->ctx, &jr->r, jr->lineno, e);
+	if (rc != 0)
 		jr->failed = 1;
-		return e != NULL && e->code ? e->code : SBX_EFORMAT;
-	}
-	return 0;
+	return rc;
 }
 
 static int check_mapping(struct jsonl_reads *jr, struct sbx_err *e)
@@ -208,6 +207,7 @@ int jsonl_reads_feed(struct jsonl_reads *jr, const void *buf, size_t n, struct s
 {
 	const char *p = buf;
 	size_t i = 0;
+	int rc;
 
 	if (jr->failed)
 		return SBX_EFORMAT;
@@ -242,8 +242,9 @@ int jsonl_reads_feed(struct jsonl_reads *jr, const void *buf, size_t n, struct s
 			break;
 		i++;
 		jr->lineno++;
-		if (do_line(jr, jr->line, jr->len, e) != 0)
-			return e != NULL && e->code ? e->code : SBX_EFORMAT;
+		rc = do_line(jr, jr->line, jr->len, e);
+		if (rc != 0)
+			return rc;
 		jr->len = 0;
 	}
 	return 0;
@@ -256,9 +257,12 @@ int jsonl_reads_end(struct jsonl_reads *jr, struct sbx_err *e)
 	if (!jr->checked && check_mapping(jr, e) != 0)
 		return SBX_EINVAL;
 	if (jr->len > 0) {
+		int rc;
+
 		jr->lineno++;
-		if (do_line(jr, jr->line, jr->len, e) != 0)
-			return e != NULL && e->code ? e->code : SBX_EFORMAT;
+		rc = do_line(jr, jr->line, jr->len, e);
+		if (rc != 0)
+			return rc;
 		jr->len = 0;
 	}
 	if (jr->lineno == 0)

@@ -17,9 +17,11 @@
 #define STREAM_MAX_SHIFT    20
 #define STREAM_KDF_LABEL    "sealbox-stream-v1"
 
-/* Slots in the pipelined encryptor: one being filled by the caller, one
- * being sealed by the worker, the rest absorb jitter between the two. */
-#define STREAM_SLOTS        4
+/* Pipelined encryptor: slots of STREAM_PIPE_BATCH chunks (1 MiB at the
+ * format's chunk size); one being filled by the caller, one being sealed by
+ * the worker, one absorbing jitter between the two. */
+#define STREAM_SLOTS        3
+#define STREAM_PIPE_BATCH   16
 
 static const uint8_t stream_magic[4] = { 'S', 'B', 'X', 'S' };
 
@@ -159,11 +161,17 @@ out:
 
 /* ---- encryptor ---------------------------------------------------------- */
 
+/* A slot holds up to `batch` chunks laid out as they will be emitted:
+ * chunk j's plaintext at j * (chunk + tag), sealed in place with its tag
+ * right behind it, so the sealed slot is one contiguous run of ciphertext.
+ * The single-threaded writer uses one slot of one chunk; the pipelined
+ * writer hands whole slots of STREAM_PIPE_BATCH chunks to its worker, so
+ * the two threads meet once per megabyte rather than once per chunk. */
 struct slot {
-	uint8_t *buf;           /* chunk plaintext, sealed in place, tag appended */
-	size_t len;
-	uint64_t ctr;
-	int final;
+	uint8_t *buf;
+	size_t used;            /* plaintext bytes in the slot */
+	uint64_t first_ctr;
+	int final;              /* its last chunk is the stream's last */
 };
 
 struct stream_enc {
@@ -172,7 +180,7 @@ struct stream_enc {
 	int header_sent;                /* sealer only */
 	uint8_t ad[STREAM_MAX_AD];
 	size_t adlen;
-	size_t chunk;
+	size_t chunk, batch, slotcap;
 	uint64_t max_chunks, next_ctr;
 	stream_emit_fn emit;
 	void *arg;
@@ -193,34 +201,48 @@ struct stream_enc {
 	struct sbx_err we;
 };
 
-/* Seals one chunk from `in` into `out` (in == out allowed), emitting the
- * header first if this is the first chunk. */
-static int seal_and_emit(struct stream_enc *s, uint64_t ctr, int final,
-                         const uint8_t *in, size_t len, uint8_t *out,
-                         struct sbx_err *e)
+static int emit_header(struct stream_enc *s, struct sbx_err *e)
 {
 	int r;
 
-	if (!s->header_sent) {
-		r = s->emit(s->arg, s->header, STREAM_HEADER_LEN);
-		if (r != 0)
-			return sbx_fail(e, r, "stream: writing the header failed");
-		s->header_sent = 1;
-	}
-	r = aead_seal(s->c, ctr, final, s->ad, s->adlen, in, len, out);
+	if (s->header_sent)
+		return 0;
+	r = s->emit(s->arg, s->header, STREAM_HEADER_LEN);
 	if (r != 0)
-		return sbx_fail_ssl(e, r, "stream: sealing chunk %llu failed",
-		                    (unsigned long long)ctr);
-	r = s->emit(s->arg, out, len + STREAM_TAG_LEN);
-	if (r != 0)
-		return sbx_fail(e, r, "stream: writing chunk %llu failed",
-		                (unsigned long long)ctr);
+		return sbx_fail(e, r, "stream: writing the header failed");
+	s->header_sent = 1;
 	return 0;
 }
 
-static int seal_emit(struct stream_enc *s, struct slot *sl, struct sbx_err *e)
+static size_t slot_chunks(const struct stream_enc *s, const struct slot *sl)
 {
-	return seal_and_emit(s, sl->ctr, sl->final, sl->buf, sl->len, sl->buf, e);
+	return sl->used == 0 ? 1 : (sl->used - 1) / s->chunk + 1;
+}
+
+/* Seals every chunk of the slot in place and emits them in one call. */
+static int seal_slot(struct stream_enc *s, struct slot *sl, struct sbx_err *e)
+{
+	size_t n = slot_chunks(s, sl), stride = s->chunk + STREAM_TAG_LEN;
+	int r = emit_header(s, e);
+
+	for (size_t j = 0; r == 0 && j < n; j++) {
+		size_t len = j + 1 < n ? s->chunk : sl->used - j * s->chunk;
+		uint8_t *p = sl->buf + j * stride;
+
+		r = aead_seal(s->c, sl->first_ctr + j, sl->final && j + 1 == n,
+		              s->ad, s->adlen, p, len, p);
+		if (r != 0)
+			return sbx_fail_ssl(e, r, "stream: sealing chunk %llu failed",
+			                    (unsigned long long)(sl->first_ctr + j));
+	}
+	if (r != 0)
+		return r;
+	r = s->emit(s->arg, sl->buf, sl->used + n * STREAM_TAG_LEN);
+	if (r != 0)
+		return sbx_fail(e, r, "stream: writing chunks %llu..%llu failed",
+		                (unsigned long long)sl->first_ctr,
+		                (unsigned long long)(sl->first_ctr + n - 1));
+	return 0;
 }
 
 static void *worker_main(void *p)
@@ -242,14 +264,14 @@ static void *worker_main(void *p)
 		 * caller never waits on a slot that will not come back. */
 		if (s->werr == 0) {
 			pthread_mutex_unlock(&s->mu);
-			r = seal_emit(s, sl, &le);
+			r = seal_slot(s, sl, &le);
 			pthread_mutex_lock(&s->mu);
 		}
 		if (r != 0 && s->werr == 0) {
 			s->werr = r;
 			s->we = le;
 		}
-		sl->len = 0;
+		sl->used = 0;
 		s->qhead = (s->qhead + 1) % STREAM_SLOTS;
 		s->nq--;
 		pthread_cond_broadcast(&s->cv);
@@ -284,12 +306,14 @@ static int worker_error(struct stream_enc *s, struct sbx_err *e)
 	return r;
 }
 
-static int next_counter(struct stream_enc *s, uint64_t *ctr, struct sbx_err *e)
+/* Reserves n consecutive chunk counters. */
+static int take_counters(struct stream_enc *s, size_t n, uint64_t *first, struct sbx_err *e)
 {
-	if (s->next_ctr >= s->max_chunks)
+	if (s->next_ctr > s->max_chunks || n > s->max_chunks - s->next_ctr)
 		return sbx_fail(e, SBX_EINVAL, "stream: more than %llu chunks",
 		                (unsigned long long)s->max_chunks);
-	*ctr = s->next_ctr++;
+	*first = s->next_ctr;
+	s->next_ctr += n;
 	return 0;
 }
 
@@ -300,13 +324,13 @@ static int submit(struct stream_enc *s, int final, struct sbx_err *e)
 	struct slot *sl = &s->slots[s->fill];
 	int r;
 
-	r = next_counter(s, &sl->ctr, e);
+	r = take_counters(s, slot_chunks(s, sl), &sl->first_ctr, e);
 	if (r != 0)
 		return r;
 	sl->final = final;
 	if (!s->pipeline) {
-		r = seal_emit(s, sl, e);
-		sl->len = 0;
+		r = seal_slot(s, sl, e);
+		sl->used = 0;
 		return r;
 	}
 	pthread_mutex_lock(&s->mu);
@@ -351,6 +375,8 @@ int stream_enc_new(int suite, const uint8_t key[static STREAM_KEY_LEN],
 	}
 	s->chunk = (size_t)1 << shift;
 	s->pipeline = params != NULL && params->pipeline;
+	s->batch = s->pipeline ? STREAM_PIPE_BATCH : 1;
+	s->slotcap = s->batch * (s->chunk + STREAM_TAG_LEN);
 	s->emit = emit;
 	s->arg = arg;
 	if (adlen > 0)
@@ -380,7 +406,7 @@ int stream_enc_new(int suite, const uint8_t key[static STREAM_KEY_LEN],
 	}
 	nslots = s->pipeline ? STREAM_SLOTS : 1;
 	for (int i = 0; i < nslots; i++) {
-		s->slots[i].buf = malloc(s->chunk + STREAM_TAG_LEN);
+		s->slots[i].buf = malloc(s->slotcap);
 		if (s->slots[i].buf == NULL) {
 			r = sbx_fail(e, SBX_ENOMEM, "stream: out of memory");
 			goto out;
@@ -389,11 +415,10 @@ int stream_enc_new(int suite, const uint8_t key[static STREAM_KEY_LEN],
 	if (s->pipeline) {
 		if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0 ||
 		    pthread_create(&s->th, NULL, worker_main, s) != 0) {
-			/* Fall back to sealing on the caller's thread. */
-			s->pipeline = 0;
-		} else {
-			s->running = 1;
+			r = sbx_fail(e, SBX_ENOMEM, "stream: cannot start the worker thread");
+			goto out;
 		}
+		s->running = 1;
 	}
 	*out = s;
 	s = NULL;   /* transferred */
@@ -408,6 +433,7 @@ int stream_enc_push(struct stream_enc *s, const void *buf, size_t len,
                     struct sbx_err *e)
 {
 	const uint8_t *in = buf;
+	size_t full = 0;
 	int r = 0;
 
 	if (s == NULL || (len > 0 && buf == NULL))
@@ -418,37 +444,51 @@ int stream_enc_push(struct stream_enc *s, const void *buf, size_t len,
 		return sbx_fail(e, SBX_EINVAL, "stream: push after final");
 	if (s->pipeline && (r = worker_error(s, e)) != 0)
 		goto out;
+	full = s->batch * s->chunk;
 	while (len > 0) {
 		struct slot *sl = &s->slots[s->fill];
-		size_t n;
+		size_t off, n;
 
-		/* A full chunk is sealed only once more data shows it is not the
-		 * last one. */
-		if (sl->len == s->chunk) {
+		/* A full slot is sealed only once more data shows that its last
+		 * chunk is not the stream's last. */
+		if (sl->used == full) {
 			r = submit(s, 0, e);
 			if (r != 0)
 				goto out;
 			sl = &s->slots[s->fill];
 		}
-		if (!s->pipeline && sl->len == 0 && len > s->chunk) {
+		if (!s->pipeline && sl->used == 0 && len > s->chunk) {
 			/* Whole chunks straight from the caller's buffer, no copy. */
 			uint64_t ctr = 0;
 
-			r = next_counter(s, &ctr, e);
+			r = take_counters(s, 1, &ctr, e);
+			if (r == 0)
+				r = emit_header(s, e);
 			if (r != 0)
 				goto out;
-			r = seal_and_emit(s, ctr, 0, in, s->chunk, sl->buf, e);
-			if (r != 0)
+			r = aead_seal(s->c, ctr, 0, s->ad, s->adlen, in, s->chunk, sl->buf);
+			if (r != 0) {
+				sbx_fail_ssl(e, r, "stream: sealing chunk %llu failed",
+				             (unsigned long long)ctr);
 				goto out;
+			}
+			r = s->emit(s->arg, sl->buf, s->chunk + STREAM_TAG_LEN);
+			if (r != 0) {
+				sbx_fail(e, r, "stream: writing chunk %llu failed",
+				         (unsigned long long)ctr);
+				goto out;
+			}
 			in += s->chunk;
 			len -= s->chunk;
 			continue;
 		}
-		n = s->chunk - sl->len;
+		/* Copy up to the end of the current chunk inside the slot. */
+		off = sl->used % s->chunk;
+		n = s->chunk - off;
 		if (n > len)
 			n = len;
-		memcpy(sl->buf + sl->len, in, n);
-		sl->len += n;
+		memcpy(sl->buf + (sl->used / s->chunk) * (s->chunk + STREAM_TAG_LEN) + off, in, n);
+		sl->used += n;
 		in += n;
 		len -= n;
 	}
@@ -469,7 +509,7 @@ int stream_enc_final(struct stream_enc *s, struct sbx_err *e)
 	if (s->done)
 		return sbx_fail(e, SBX_EINVAL, "stream: final called twice");
 	s->done = 1;
-	/* The slot holds 1..chunk bytes, or 0 when the plaintext was empty. */
+	/* The slot holds 1..batch*chunk bytes, or 0 when the plaintext was empty. */
 	r = submit(s, 1, e);
 	if (s->pipeline) {
 		worker_stop(s, r != 0);
@@ -492,7 +532,7 @@ void stream_enc_free(struct stream_enc *s)
 	}
 	for (int i = 0; i < STREAM_SLOTS; i++)
 		if (s->slots[i].buf != NULL)
-			OPENSSL_clear_free(s->slots[i].buf, s->chunk + STREAM_TAG_LEN);
+			OPENSSL_clear_free(s->slots[i].buf, s->slotcap);
 	EVP_CIPHER_CTX_free(s->c);
 	OPENSSL_cleanse(s, sizeof *s);
 	free(s);

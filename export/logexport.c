@@ -487,6 +487,7 @@ static int check_records(struct vctx *v)
 	const struct layout *l = &v->lay;
 	struct wire_r r;
 	const uint8_t *p;
+	uint64_t prev_time = 0;
 	size_t n;
 
 	begin(v, LOGEXPORT_RECORDS);
@@ -514,8 +515,13 @@ static int check_records(struct vctx *v)
 		else if (v->id != NULL && !sig_equal(v->rec->appliance_id, v->id->appliance_id, 32))
 			fail(v, LOGEXPORT_RECORDS, SBX_EVERIFY, "record %" PRIu64
 			     " names another appliance than the identity", i);
+		else if (v->rec->time_ms < prev_time)   /* the box holds its clock monotonic */
+			fail(v, LOGEXPORT_RECORDS, SBX_EVERIFY, "record %" PRIu64 ": time goes back from %"
+			     PRIu64 " to %" PRIu64 " ms", i, prev_time, v->rec->time_ms);
 		else
 			count_record(v, i, v->rec);
+		if (v->rec->time_ms > prev_time)
+			prev_time = v->rec->time_ms;
 		if (stop(v))
 			return v->rc;
 	}

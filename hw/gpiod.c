@@ -110,12 +110,6 @@ static int ghw_led(void *ctx, enum hw_color color, enum hw_led_state state, stru
 	int r = SBX_EIO, was_blinking, err;
 
 	pthread_mutex_lock(&g->mu);
-	if (g->blink_errno != 0) {
-		err = g->blink_errno;
-		g->blink_errno = 0;
-		r = sbx_fail(e, SBX_EIO, "GPIO chip \"%s\": blinking an LED failed: %s", g->chip_name, strerror(err));
-		goto out;
-	}
 	was_blinking = any_blinking(g);
 	g->led[color] = state;
 	if (state == HW_LED_BLINK && !was_blinking) {
@@ -131,6 +125,13 @@ static int ghw_led(void *ctx, enum hw_color color, enum hw_led_state state, stru
 		goto out;
 	}
 	pthread_cond_signal(&g->cv);
+	/* The blink thread cannot report; its first failure surfaces here. */
+	if (g->blink_errno != 0) {
+		err = g->blink_errno;
+		g->blink_errno = 0;
+		r = sbx_fail(e, SBX_EIO, "GPIO chip \"%s\": blinking an LED failed: %s", g->chip_name, strerror(err));
+		goto out;
+	}
 	r = 0;
 out:
 	pthread_mutex_unlock(&g->mu);
@@ -252,9 +253,10 @@ static int is_offset(const char *s, unsigned *off)
 	if (s[0] == '\0')
 		return 0;
 	for (const char *p = s; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || v > 100000)
+		if (*p < '0' || *p > '9')
 			return 0;
-		v = v * 10 + (unsigned long)(*p - '0');
+		/* saturate: the range check against the chip reports it */
+		v = v > 100000000 ? v : v * 10 + (unsigned long)(*p - '0');
 	}
 	*off = (unsigned)v;
 	return 1;

@@ -24,6 +24,8 @@ struct hw;
 enum hw_color { HW_GREEN, HW_AMBER, HW_RED };
 enum hw_led_state { HW_LED_OFF, HW_LED_ON, HW_LED_BLINK };
 
+/* A handle is used by one thread at a time (the gpiod backend's blink
+ * thread is internal). */
 int hw_open(const char *spec, struct hw **out, struct sbx_err *e);
 
 /* Stops blinking (the gpiod backend's blink thread) and releases the lines

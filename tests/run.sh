@@ -50,6 +50,14 @@ for t in "$BUILD"/tests/test_*; do
 	fi
 done
 
+for t in "$BUILD"/fuzz-replay/fuzz_*; do
+	[ -x "$t" ] || continue
+	name=$(basename "$t")
+	[ -n "$only" ] && [[ ! " $only " == *" $name "* ]] && continue
+	corpus=tests/fuzz/corpus/$name
+	if [ -d "$corpus" ]; then run_one "replay-$name" "$t" "$corpus"; else run_one "replay-$name" "$t"; fi
+done
+
 for t in tests/cli/*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)

@@ -86,7 +86,7 @@ struct client {
 
 struct server {
 	const char *path;
-	int lfd, sfd, quiet;
+	int lfd, sfd, quiet, bound;
 	dev_t dev;
 	ino_t ino;
 	int level;
@@ -285,22 +285,28 @@ static int server_listen(struct server *s, struct sbx_err *e)
 
 	if (n == 0 || n >= sizeof sa.sun_path)
 		return sbx_fail(e, SBX_EINVAL, "socket path must be 1 to %zu bytes", sizeof sa.sun_path - 1);
-	if (lstat(s->path, &st) == 0) {
-		struct simproto_conn probe;
-		struct sbx_err pe = { 0 };
-
-		if (!S_ISSOCK(st.st_mode))
-			return sbx_fail(e, SBX_EEXIST, "%s exists and is not a socket", s->path);
-		if (simproto_connect(&probe, s->path, &pe) == 0) {
-			simproto_close(&probe);
-			return sbx_fail(e, SBX_EEXIST, "a simulator is already serving %s", s->path);
-		}
-		if (unlink(s->path) < 0)
-			return sbx_fail(e, SBX_EIO, "cannot remove the stale socket %s: %s", s->path, strerror(errno));
-	}
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, s->path, n + 1);
+	if (lstat(s->path, &st) == 0) {
+		int fd, err;
+
+		if (!S_ISSOCK(st.st_mode))
+			return sbx_fail(e, SBX_EEXIST, "%s exists and is not a socket", s->path);
+		/* Stale only if nobody listens: connection refused.  Anything
+		 * else (someone serving, no permission) is left alone. */
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return sbx_fail(e, SBX_EIO, "socket: %s", strerror(errno));
+		err = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : errno;
+		close(fd);
+		if (err == 0)
+			return sbx_fail(e, SBX_EEXIST, "a simulator is already serving %s", s->path);
+		if (err != ECONNREFUSED)
+			return sbx_fail(e, SBX_EEXIST, "%s exists and cannot be probed: %s", s->path, strerror(err));
+		if (unlink(s->path) < 0)
+			return sbx_fail(e, SBX_EIO, "cannot remove the stale socket %s: %s", s->path, strerror(errno));
+	}
 	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->lfd < 0)
 		return sbx_fail(e, SBX_EIO, "socket: %s", strerror(errno));
@@ -314,6 +320,7 @@ static int server_listen(struct server *s, struct sbx_err *e)
 		return sbx_fail(e, SBX_EIO, "%s: %s", s->path, strerror(errno));
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
+	s->bound = 1;
 	if (listen(s->lfd, 8) < 0)
 		return sbx_fail(e, SBX_EIO, "listen on %s: %s", s->path, strerror(errno));
 	return 0;
@@ -324,7 +331,7 @@ static void server_unlink(const struct server *s)
 	struct stat st;
 
 	/* Only our own socket: another server may have replaced it. */
-	if (stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+	if (s->bound && stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
 		unlink(s->path);
 }
 
@@ -333,7 +340,7 @@ static int cmd_serve(const char *path, int quiet)
 	struct server s;
 	struct sbx_err e = { 0 };
 	sigset_t mask;
-	int rc = EXIT_FAILURE, bound = 0;
+	int rc = EXIT_FAILURE;
 
 	memset(&s, 0, sizeof s);
 	s.path = path;
@@ -355,7 +362,6 @@ static int cmd_serve(const char *path, int quiet)
 	signal(SIGPIPE, SIG_IGN);
 	if (server_listen(&s, &e) < 0)
 		goto out;
-	bound = 1;
 	logf_(&s, "serving on %s", path);
 
 	for (;;) {
@@ -408,8 +414,7 @@ out:
 		client_close(&s.c[i]);
 	if (s.lfd >= 0)
 		close(s.lfd);
-	if (bound)
-		server_unlink(&s);
+	server_unlink(&s);
 	if (s.sfd >= 0)
 		close(s.sfd);
 	if (rc != 0)
@@ -495,7 +500,7 @@ static int cmd_leds(const char *path)
 {
 	struct simproto_conn c;
 	struct sbx_err e = { 0 };
-	enum hw_led_state st[3];
+	enum hw_led_state st[3] = { HW_LED_OFF, HW_LED_OFF, HW_LED_OFF };
 	int rc;
 
 	if (simproto_connect(&c, path, &e) < 0)
@@ -513,7 +518,7 @@ static int cmd_wait_led(const char *path, char **cond, int ncond, unsigned timeo
 {
 	struct simproto_conn c;
 	struct sbx_err e = { 0 };
-	enum hw_led_state want[3], st[3];
+	enum hw_led_state want[3] = { HW_LED_OFF, HW_LED_OFF, HW_LED_OFF }, st[3] = { HW_LED_OFF, HW_LED_OFF, HW_LED_OFF };
 	int care[3] = { 0 }, rc = EXIT_FAILURE;
 	uint64_t until;
 
