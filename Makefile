@@ -59,7 +59,7 @@ endif
 RECIP_PKGS = libcrypto libarchive
 APP_PKGS   = $(RECIP_PKGS) tss2-esys tss2-tctildr tss2-mu tss2-rc sqlite3 libgpiod
 RECIP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(RECIP_PKGS) 2>/dev/null)
-RECIP_LIBS   := $(shell $(PKG_CONFIG) --libs $(RECIP_PKGS) 2>/dev/null)
+RECIP_LIBS   := $(shell $(PKG_CONFIG) --libs $(RECIP_PKGS) 2>/dev/null) -lpthread
 APP_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(APP_PKGS) 2>/dev/null)
 APP_LIBS     := $(shell $(PKG_CONFIG) --libs $(APP_PKGS) 2>/dev/null) -lpthread
 
@@ -183,4 +183,6 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -78,21 +78,6 @@ static la_ssize_t src_read(struct archive *a, void *ud, const void **out)
 	return (la_ssize_t)want;
 }
 
-static la_int64_t src_seek(struct archive *a, void *ud, la_int64_t off, int whence)
-{
-	struct src *s = ud;
-	int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)s->off : (int64_t)s->size;
-
-	if (off > INT64_MAX - base || base + off < 0) {
-		archive_set_error(a, EINVAL, "bad seek");
-		return ARCHIVE_FATAL;
-	}
-	s->off = (uint64_t)(base + off);
-	if (s->off > s->size)
-		s->off = s->size;
-	return (la_int64_t)s->off;
-}
-
 /* State shared by an input and the archives nested in it. */
 struct walk {
 	const struct archive_caps *caps;
@@ -159,8 +144,15 @@ static int afail(struct cont *c, const char *raw, const char *what)
 {
 	const char *le = archive_error_string(c->a);
 	char nm[160], msg[200];
+	size_t n;
 
 	snprintf(msg, sizeof msg, "%s%s%s", what, le ? ": " : "", le ? le : "");
+	/* libarchive's messages may end in a newline: keep one line. */
+	for (n = 0; msg[n] != '\0'; n++)
+		if ((unsigned char)msg[n] < 0x20 || msg[n] == 0x7f)
+			msg[n] = ' ';
+	while (n > 0 && msg[n - 1] == ' ')
+		msg[--n] = '\0';
 	if (raw == NULL)
 		return sbx_fail(c->w->e, SBX_EFORMAT, "%s: %s", c->label, msg);
 	shown(raw, nm, sizeof nm);
@@ -226,15 +218,22 @@ int archive_file_read(struct archive_file *f, void *buf, size_t cap, size_t *got
 
 /* ---- zip central directory ---- */
 
+/* The zip's central directory, parsed here rather than through libarchive's
+ * seeking reader (which takes names from the local headers and so cannot
+ * see a directory that disagrees with them).  The streaming reader then
+ * walks the local headers, and every entry must match: same order, name,
+ * kind and size; the directory's entries must lie one after another from
+ * offset 0 without overlapping (overlapping entries are how zip bombs reach
+ * huge ratios without nesting). */
 struct cd_entry {
 	char *name;
-	int type;
-	int64_t size;           /* -1 unknown */
+	int type;               /* AE_IFREG or AE_IFDIR (anything else is refused) */
+	uint64_t usize, csize, off;
 };
 
 struct cd_list {
 	struct cd_entry *v;
-	size_t n, cap;
+	size_t n;
 };
 
 static void cd_free(struct cd_list *l)
@@ -245,72 +244,215 @@ static void cd_free(struct cd_list *l)
 	memset(l, 0, sizeof *l);
 }
 
-/* Lists the central directory with libarchive's seeking zip reader (which
- * trusts the directory, not the local headers) without reading any data. */
+static int src_pread(struct src *s, uint64_t off, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	if (off > s->size || n > s->size - off)
+		return -1;
+	if (s->mem != NULL) {
+		memcpy(buf, s->mem + off, n);
+		return 0;
+	}
+	while (got < n) {
+		ssize_t k = pread(s->fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+static uint64_t rd_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static int cdfail(struct cont *c, const char *what)
+{
+	return sbx_fail(c->w->e, SBX_EFORMAT, "%s: zip central directory: %s", c->label, what);
+}
+
+/* One directory record at p[0..n): fills *ce, returns its length or 0. */
+static size_t cd_record(struct cont *c, const uint8_t *p, size_t n, struct cd_entry *ce, int *err)
+{
+	size_t nl, xl, cl, len;
+	uint32_t mode, madeby;
+	uint64_t usize, csize, off;
+	const uint8_t *x;
+
+	*err = 0;
+	if (n < 46 || rd_le(p, 4) != 0x02014b50) {
+		*err = cdfail(c, "bad entry header");
+		return 0;
+	}
+	madeby = (uint32_t)rd_le(p + 4, 2) >> 8;
+	nl = rd_le(p + 28, 2);
+	xl = rd_le(p + 30, 2);
+	cl = rd_le(p + 32, 2);
+	len = 46 + nl + xl + cl;
+	if (len > n) {
+		*err = cdfail(c, "entry runs past the directory");
+		return 0;
+	}
+	if (rd_le(p + 8, 2) & 1) {
+		*err = efail(c, (const char *)"(encrypted)", "encrypted entry refused");
+		return 0;
+	}
+	csize = rd_le(p + 20, 4);
+	usize = rd_le(p + 24, 4);
+	off = rd_le(p + 42, 4);
+	/* Zip64 extra field: the 8-byte values replace the saturated ones. */
+	x = p + 46 + nl;
+	for (size_t i = 0; i + 4 <= xl;) {
+		size_t id = rd_le(x + i, 2), sz = rd_le(x + i + 2, 2), k = i + 4;
+
+		if (i + 4 + sz > xl)
+			break;
+		if (id == 1) {
+			if (usize == 0xffffffffu && k + 8 <= i + 4 + sz) {
+				usize = rd_le(x + k, 8);
+				k += 8;
+			}
+			if (csize == 0xffffffffu && k + 8 <= i + 4 + sz) {
+				csize = rd_le(x + k, 8);
+				k += 8;
+			}
+			if (off == 0xffffffffu && k + 8 <= i + 4 + sz)
+				off = rd_le(x + k, 8);
+		}
+		i += 4 + sz;
+	}
+	ce->name = strndup((const char *)p + 46, nl);
+	if (ce->name == NULL || strlen(ce->name) != nl) {
+		*err = ce->name == NULL ? sbx_fail(c->w->e, SBX_ENOMEM, "%s: out of memory", c->label)
+		                        : cdfail(c, "NUL in an entry name");
+		return 0;
+	}
+	mode = madeby == 3 ? (uint32_t)(rd_le(p + 38, 4) >> 16) : 0;
+	switch (mode & 0170000) {
+	case 0:
+	case 0100000:
+		ce->type = nl > 0 && p[46 + nl - 1] == '/' ? AE_IFDIR : AE_IFREG;
+		break;
+	case 0040000:
+		ce->type = AE_IFDIR;
+		break;
+	case 0120000:
+		*err = efail(c, ce->name, "symbolic link refused");
+		return 0;
+	case 0020000:
+	case 0060000:
+		*err = efail(c, ce->name, "device refused");
+		return 0;
+	case 0010000:
+		*err = efail(c, ce->name, "FIFO refused");
+		return 0;
+	default:
+		*err = efail(c, ce->name, "unknown entry type refused");
+		return 0;
+	}
+	ce->usize = usize;
+	ce->csize = csize;
+	ce->off = off;
+	return len;
+}
+
 static int cd_read(struct cont *c, struct cd_list *l)
 {
-	struct src s2 = *c->s;
-	struct archive *a = NULL;
-	struct archive_entry *ent;
-	int r = SBX_EFORMAT, ar;
+	struct src *s = c->s;
+	uint8_t tail[65557], rec[56];
+	size_t tn = s->size < sizeof tail ? (size_t)s->size : sizeof tail, pos = 0;
+	uint64_t eocd = 0, ntot, cdsize, cdoff, limit, next = 0;
+	uint8_t *cd = NULL;
+	int found = 0, r = SBX_EFORMAT;
 
-	s2.off = 0;
-	s2.consumed = 0;
-	if (s2.mem == NULL && (s2.buf = malloc(SRC_BLOCK)) == NULL)
-		return sbx_fail(c->w->e, SBX_ENOMEM, "%s: out of memory", c->label);
-	a = archive_read_new();
-	if (a == NULL) {
+	if (tn < 22 || src_pread(s, s->size - tn, tail, tn) != 0)
+		return cdfail(c, "no end record");
+	/* The end record, with its comment reaching exactly to the end. */
+	for (size_t i = tn - 22 + 1; i-- > 0;) {
+		if (rd_le(tail + i, 4) == 0x06054b50 && i + 22 + rd_le(tail + i + 20, 2) == tn) {
+			eocd = s->size - tn + i;
+			pos = i;
+			found = 1;
+			break;
+		}
+	}
+	if (!found)
+		return cdfail(c, "no end record");
+	if (rd_le(tail + pos + 4, 2) != 0 || rd_le(tail + pos + 6, 2) != 0 ||
+	    rd_le(tail + pos + 8, 2) != rd_le(tail + pos + 10, 2))
+		return cdfail(c, "multi-disk archives are not supported");
+	ntot = rd_le(tail + pos + 10, 2);
+	cdsize = rd_le(tail + pos + 12, 4);
+	cdoff = rd_le(tail + pos + 16, 4);
+	limit = eocd;
+	if (ntot == 0xffff || cdsize == 0xffffffffu || cdoff == 0xffffffffu) {
+		uint64_t e64;
+
+		if (eocd < 20 || src_pread(s, eocd - 20, rec, 20) != 0 || rd_le(rec, 4) != 0x07064b50)
+			return cdfail(c, "zip64 locator missing");
+		e64 = rd_le(rec + 8, 8);
+		if (e64 > eocd - 20 || src_pread(s, e64, rec, 56) != 0 || rd_le(rec, 4) != 0x06064b50)
+			return cdfail(c, "zip64 end record missing");
+		ntot = rd_le(rec + 32, 8);
+		cdsize = rd_le(rec + 40, 8);
+		cdoff = rd_le(rec + 48, 8);
+		limit = e64;
+	}
+	if (cdoff > limit || cdsize != limit - cdoff)
+		return cdfail(c, "directory not where the end record says");
+	if (ntot > c->w->caps->max_entries || cdsize > ((uint64_t)1 << 30))
+		return sbx_fail(c->w->e, SBX_EFORMAT, "%s: more than %llu entries", c->label,
+		                (unsigned long long)c->w->caps->max_entries);
+	if (ntot * 46 > cdsize)
+		return cdfail(c, "entry count larger than the directory");
+	cd = malloc(cdsize ? (size_t)cdsize : 1);
+	l->v = calloc(ntot ? (size_t)ntot : 1, sizeof *l->v);
+	if (cd == NULL || l->v == NULL) {
 		r = sbx_fail(c->w->e, SBX_ENOMEM, "%s: out of memory", c->label);
 		goto out;
 	}
-	archive_read_support_format_zip_seekable(a);
-	archive_read_set_read_callback(a, src_read);
-	archive_read_set_seek_callback(a, src_seek);
-	archive_read_set_callback_data(a, &s2);
-	if (archive_read_open1(a) != ARCHIVE_OK) {
-		r = sbx_fail(c->w->e, SBX_EFORMAT, "%s: cannot read the zip central directory: %s",
-		             c->label, archive_error_string(a) ? archive_error_string(a) : "?");
+	if (src_pread(s, cdoff, cd, (size_t)cdsize) != 0) {
+		r = cdfail(c, "cannot read it");
 		goto out;
 	}
-	while ((ar = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
-		const char *nm = archive_entry_pathname(ent);
+	pos = 0;
+	for (uint64_t i = 0; i < ntot; i++) {
+		struct cd_entry *ce = &l->v[i];
+		size_t k = cd_record(c, cd + pos, (size_t)cdsize - pos, ce, &r);
 
-		if (l->n >= c->w->caps->max_entries) {
-			r = sbx_fail(c->w->e, SBX_EFORMAT, "%s: more than %llu entries", c->label,
-			             (unsigned long long)c->w->caps->max_entries);
-			goto out;
-		}
-		if (l->n == l->cap) {
-			size_t ncap = l->cap ? l->cap * 2 : 64;
-			struct cd_entry *nv = realloc(l->v, ncap * sizeof *nv);
-
-			if (nv == NULL) {
-				r = sbx_fail(c->w->e, SBX_ENOMEM, "%s: out of memory", c->label);
-				goto out;
-			}
-			l->v = nv;
-			l->cap = ncap;
-		}
-		l->v[l->n].name = strdup(nm != NULL ? nm : "");
-		if (l->v[l->n].name == NULL) {
-			r = sbx_fail(c->w->e, SBX_ENOMEM, "%s: out of memory", c->label);
-			goto out;
-		}
-		l->v[l->n].type = (int)archive_entry_filetype(ent);
-		l->v[l->n].size = archive_entry_size_is_set(ent) ? archive_entry_size(ent) : -1;
 		l->n++;
+		if (k == 0)
+			goto out;
+		pos += k;
+		/* Entries in file order, each after the previous one's data. */
+		if (ce->off != next && !(i > 0 && ce->off > next)) {
+			r = cdfail(c, i == 0 ? "data before the first entry" : "entries overlap");
+			goto out;
+		}
+		if (ce->off > cdoff || ce->csize > cdoff - ce->off || 30 > cdoff - ce->off - ce->csize) {
+			r = cdfail(c, "entry data runs into the directory");
+			goto out;
+		}
+		/* 30: the fixed part of a local header (its name is checked
+		 * against the streaming reader's). */
+		next = ce->off + 30 + ce->csize;
 	}
-	if (ar != ARCHIVE_EOF) {
-		r = sbx_fail(c->w->e, SBX_EFORMAT, "%s: cannot read the zip central directory: %s",
-		             c->label, archive_error_string(a) ? archive_error_string(a) : "?");
+	if (pos != cdsize) {
+		r = cdfail(c, "bytes after the last entry");
 		goto out;
 	}
 	r = 0;
 out:
-	if (a != NULL)
-		archive_read_free(a);
-	if (s2.mem == NULL)
-		free(s2.buf);
+	free(cd);
 	return r;
 }
 
@@ -320,6 +462,9 @@ static int walk_src(struct walk *w, struct src *s, const char *label, unsigned d
 
 static int type_check(struct cont *c, struct archive_entry *ent, const char *raw)
 {
+	/* A tar hard link may come with no file type at all: ask first. */
+	if (archive_entry_hardlink(ent) != NULL)
+		return efail(c, raw, "hard link refused");
 	switch (archive_entry_filetype(ent)) {
 	case AE_IFREG:
 	case AE_IFDIR:
@@ -336,8 +481,6 @@ static int type_check(struct cont *c, struct archive_entry *ent, const char *raw
 	default:
 		return efail(c, raw, "unknown entry type refused");
 	}
-	if (archive_entry_hardlink(ent) != NULL)
-		return efail(c, raw, "hard link refused");
 	if (archive_entry_symlink(ent) != NULL)
 		return efail(c, raw, "symbolic link refused");
 	if (archive_entry_is_encrypted(ent))
@@ -529,7 +672,7 @@ static int entry(struct cont *c, struct archive_entry *ent, struct reads_idset *
 		r = efail(c, raw, "entry data does not match its recorded size");
 		goto out;
 	}
-	if (cd != NULL && cd->v[idx].size >= 0 && (uint64_t)cd->v[idx].size != f->got) {
+	if (cd != NULL && cd->v[idx].usize != f->got) {
 		r = efail(c, raw, "zip central directory size disagrees with the entry data");
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "appliance/bundles.h"
 #include "appliance/custody.h"
 #include "appliance/db.h"
 
@@ -115,6 +116,32 @@ out:
 	return r;
 }
 
+/* An alarm is a custody event: recorded once per distinct reason (the box
+ * refuses changes, not the record of why). */
+static void log_alarm(struct box *b)
+{
+	uint8_t *prev = NULL;
+	size_t n = 0;
+	struct logrec *rec;
+
+	if (db_meta_get(b->db, "alarm_logged", &prev, &n, NULL) == 0 &&
+	    n == strlen(b->alarm_reason) && memcmp(prev, b->alarm_reason, n) == 0) {
+		free(prev);
+		return;
+	}
+	free(prev);
+	rec = calloc(1, sizeof *rec);
+	if (rec == NULL)
+		return;
+	snprintf(rec->event, sizeof rec->event, "integrity.alarm");
+	snprintf(rec->outcome, sizeof rec->outcome, "failed");
+	snprintf(rec->operator_id, sizeof rec->operator_id, "box");
+	snprintf(rec->reason, sizeof rec->reason, "%s", b->alarm_reason);
+	if (custody_append(b, rec, 0, NULL, NULL, NULL) == 0)
+		db_meta_set(b->db, "alarm_logged", b->alarm_reason, strlen(b->alarm_reason), NULL);
+	free(rec);
+}
+
 int box_open(const char *state_dir, const char *tcti, unsigned flags,
              struct box **out, struct sbx_err *e)
 {
@@ -163,6 +190,11 @@ int box_open(const char *state_dir, const char *tcti, unsigned flags,
 		r = custody_recover(b, e);
 		if (r != 0)
 			goto out;
+		r = bundles_recover(b, e);
+		if (r != 0)
+			goto out;
+		if (b->alarm)
+			log_alarm(b);
 	}
 	*out = b;
 	b = NULL;   /* transferred */

@@ -18,44 +18,10 @@
 #include "appliance/policyfile.h"
 #include "crypto/hash.h"
 #include "crypto/tpm.h"
+#include "crypto/tpm_ident.h"
 #include "export/atomic.h"
 #include "export/identity.h"
 #include "export/jsonw.h"
-
-static int blob_copy(struct identity_blob *dst, const struct tpm_blob *src)
-{
-	if (src->len > sizeof dst->b)
-		return SBX_EFORMAT;
-	memcpy(dst->b, src->b, src->len);
-	dst->len = src->len;
-	return 0;
-}
-
-static int identity_from_tpm(const struct tpm_identity *t, struct identity *id)
-{
-	int r = 0;
-
-	memset(id, 0, sizeof *id);
-	r |= blob_copy(&id->sign_pub, &t->sign_pub);
-	r |= blob_copy(&id->decrypt_pub, &t->decrypt_pub);
-	r |= blob_copy(&id->ak_pub, &t->ak_pub);
-	r |= blob_copy(&id->certify_attest, &t->certify_attest);
-	r |= blob_copy(&id->certify_sig, &t->certify_sig);
-	if (r != 0)
-		return SBX_EFORMAT;
-	memcpy(id->certify_nonce, t->certify_nonce, 32);
-	if (t->n_ekcerts > IDENTITY_MAX_EKCERTS)
-		return SBX_EFORMAT;
-	id->n_ekcerts = t->n_ekcerts;
-	for (size_t i = 0; i < t->n_ekcerts; i++) {
-		if (t->ekcerts[i].len > sizeof id->ekcerts[i].der)
-			return SBX_EFORMAT;
-		id->ekcerts[i].nv_index = t->ekcerts[i].nv_index;
-		id->ekcerts[i].len = t->ekcerts[i].len;
-		memcpy(id->ekcerts[i].der, t->ekcerts[i].der, t->ekcerts[i].len);
-	}
-	return identity_compute_id(id);
-}
 
 /* Writes a fresh database next to the final path, then renames it into
  * place once complete, so a failed init leaves no half-made database. */
@@ -213,7 +179,7 @@ int cmd_init(int argc, char **argv, struct cli *g)
 	r = tpm_counter_increment(t, &counter_base, &e);
 	if (r != 0)
 		goto out;
-	r = identity_from_tpm(tid, id);
+	r = tpm_identity_export(tid, id);
 	if (r == 0)
 		r = identity_encode(id, &idbytes, &idlen);
 	if (r != 0) {

@@ -10,5 +10,11 @@ int cmd_identity(int argc, char **argv, struct cli *g);
 int cmd_hold(int argc, char **argv, struct cli *g);
 int cmd_policy(int argc, char **argv, struct cli *g);
 int cmd_log(int argc, char **argv, struct cli *g);
+int cmd_ingest(int argc, char **argv, struct cli *g);
+int cmd_bundle(int argc, char **argv, struct cli *g);
+int cmd_release(int argc, char **argv, struct cli *g);
+int cmd_alarm(int argc, char **argv, struct cli *g);
+int cmd_trust(int argc, char **argv, struct cli *g);
+int cmd_recipient(int argc, char **argv, struct cli *g);
 
 #endif

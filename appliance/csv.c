@@ -202,7 +202,7 @@ int csv_feed(struct csv *c, const void *data, size_t n, struct sbx_err *e)
 				continue;
 			}
 			c->state = S_PLAIN;
-			/* fall through */
+			continue;       /* the same byte, now inside a plain field */
 		case S_PLAIN:
 			j = i;
 			while (j < n && !plain_stop[(unsigned char)p[j]])

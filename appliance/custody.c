@@ -151,6 +151,11 @@ static int last_time(struct box *b, uint64_t *ms, struct sbx_err *e)
 	return r;
 }
 
+int custody_counter(struct box *b, uint64_t *counter, struct sbx_err *e)
+{
+	return log_counter(b, counter, e);
+}
+
 static int sign_head(struct box *b, uint64_t tree_size, const uint8_t body[STH_ENCODED_LEN],
                      struct sbx_err *e)
 {
@@ -285,9 +290,13 @@ out:
 	return r;
 }
 
-int custody_append(struct box *b, struct logrec *rec, int anchor,
-                   int (*apply)(struct box *, void *, struct sbx_err *), void *arg,
-                   struct sbx_err *e)
+/* anchor: 0 the counter stays, 1 it moves by one, REBASE it moves to one past
+ * the TPM's current value (an auditor clearing an integrity alarm). */
+#define ANCHOR_REBASE 2
+
+static int append_internal(struct box *b, struct logrec *rec, int anchor,
+                           int (*apply)(struct box *, void *, struct sbx_err *), void *arg,
+                           struct sbx_err *e)
 {
 	uint8_t leaf[32], body[STH_ENCODED_LEN];
 	uint64_t tree_size = 0, counter = 0, got = 0, prev_ms = 0;
@@ -296,9 +305,14 @@ int custody_append(struct box *b, struct logrec *rec, int anchor,
 	if (b->tpm == NULL)
 		return sbx_fail(e, SBX_EINVAL, "internal: custody_append without a TPM");
 	/* An alarm freezes the box: only the refusal itself is recorded. */
-	if (b->alarm && strcmp(rec->outcome, "ok") == 0)
+	if (b->alarm && strcmp(rec->outcome, "ok") == 0 && anchor != ANCHOR_REBASE)
 		return sbx_fail(e, SBX_EINTEGRITY, "integrity alarm: %s; the box refuses every "
 		                "change until an auditor clears it", b->alarm_reason);
+	/* Under an alarm the log and the counter already disagree: records
+	 * (refusals, the alarm itself) are still signed, but only the
+	 * auditor's clearing moves the counter again. */
+	if (b->alarm && anchor != ANCHOR_REBASE)
+		anchor = 0;
 	rec->time_ms = box_now_ms();
 	r = tpm_clock(b->tpm, &rec->tpm_clock_ms, &rec->tpm_reset_count,
 	              &rec->tpm_restart_count, e);
@@ -326,6 +340,11 @@ int custody_append(struct box *b, struct logrec *rec, int anchor,
 		goto fail;
 	if (rec->time_ms < prev_ms)
 		rec->time_ms = prev_ms;
+	if (anchor == ANCHOR_REBASE) {
+		r = tpm_counter_read(b->tpm, &counter, e);
+		if (r != 0)
+			goto fail;
+	}
 	if (anchor)
 		counter++;
 	r = insert_record(b, rec, &tree_size, leaf, e);
@@ -345,16 +364,37 @@ int custody_append(struct box *b, struct logrec *rec, int anchor,
 		if (r != 0)
 			return r;
 		if (got != counter) {
+			/* Sign the head anyway: every record keeps a signed head,
+			 * and the head truthfully names the counter it expected. */
 			b->alarm = 1;
 			snprintf(b->alarm_reason, sizeof b->alarm_reason,
 			         "TPM counter moved to %" PRIu64 ", the log expected %" PRIu64,
 			         got, counter);
+			sign_head(b, tree_size, body, NULL);
 			return sbx_fail(e, SBX_EINTEGRITY, "integrity alarm: %s", b->alarm_reason);
 		}
 	}
 	return sign_head(b, tree_size, body, e);
 fail:
 	db_rollback(b->db);
+	return r;
+}
+
+int custody_append(struct box *b, struct logrec *rec, int anchor,
+                   int (*apply)(struct box *, void *, struct sbx_err *), void *arg,
+                   struct sbx_err *e)
+{
+	return append_internal(b, rec, anchor ? 1 : 0, apply, arg, e);
+}
+
+int custody_rebase(struct box *b, struct logrec *rec, struct sbx_err *e)
+{
+	int r = append_internal(b, rec, ANCHOR_REBASE, NULL, NULL, e);
+
+	if (r == 0) {
+		b->alarm = 0;
+		b->alarm_reason[0] = '\0';
+	}
 	return r;
 }
 

@@ -21,10 +21,18 @@ int custody_append(struct box *b, struct logrec *rec, int anchor,
                    int (*apply)(struct box *, void *, struct sbx_err *), void *arg,
                    struct sbx_err *e);
 
+/* Appends `rec` (an integrity.clear) anchored one past the TPM counter's
+ * current value, whatever the log expected: an auditor's acknowledgement
+ * that the log and the TPM disagreed, after which they agree again. */
+int custody_rebase(struct box *b, struct logrec *rec, struct sbx_err *e);
+
 /* Logs a refusal (outcome "denied") with its reason.  Refusals are anchored
  * to the TPM counter: a rolled-back database must not erase one. */
 int custody_deny(struct box *b, const char *event, const char *operator_id,
                  const char *case_id, const char *reason, struct sbx_err *e);
+
+/* The TPM counter value the log is anchored at now (the newest head's). */
+int custody_counter(struct box *b, uint64_t *counter, struct sbx_err *e);
 
 /* Start-up check and roll-forward; sets b->alarm on a mismatch it cannot
  * explain by a crash (older database restored, counter behind, ...). */

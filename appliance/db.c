@@ -25,7 +25,35 @@ static const char *const schema_sql =
 	"  case_id TEXT PRIMARY KEY, authority TEXT NOT NULL, purpose TEXT NOT NULL,"
 	"  operator TEXT NOT NULL, opened_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
 	"  renewed_ms INTEGER, closed_ms INTEGER, state TEXT NOT NULL"
-	"  CHECK (state IN ('open','closed'))) STRICT;";
+	"  CHECK (state IN ('open','closed'))) STRICT;"
+	/* Sealed bundles.  wrapped_key is the content key wrapped to the TPM's
+	 * decrypt key; purging sets it NULL (crypto-erase), then deletes the file. */
+	"CREATE TABLE bundles ("
+	"  id TEXT PRIMARY KEY, case_id TEXT NOT NULL, sealed_ms INTEGER NOT NULL,"
+	"  reads INTEGER NOT NULL, images INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+	"  ciphertext_sha256 TEXT NOT NULL, wrapped_key BLOB, record_seq INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('sealed','purged')), purged_ms INTEGER) STRICT;"
+	"CREATE INDEX bundles_case ON bundles(case_id);"
+	/* Trust anchors per role, CRLs (one per issuer name, the newest), and
+	 * recipients (docs/RECIPIENTS.md).  There is no federal role. */
+	"CREATE TABLE trust_anchors ("
+	"  role TEXT NOT NULL CHECK (role IN ('court','prosecutor')),"
+	"  cert_sha256 BLOB NOT NULL CHECK (length(cert_sha256) = 32), cert BLOB NOT NULL,"
+	"  subject TEXT NOT NULL, not_before_ms INTEGER NOT NULL, not_after_ms INTEGER NOT NULL,"
+	"  added_ms INTEGER NOT NULL, operator TEXT NOT NULL, record_seq INTEGER NOT NULL,"
+	"  PRIMARY KEY (role, cert_sha256)) STRICT;"
+	"CREATE TABLE crls ("
+	"  issuer_key BLOB PRIMARY KEY CHECK (length(issuer_key) = 32), issuer TEXT NOT NULL,"
+	"  crl BLOB NOT NULL, crl_sha256 BLOB NOT NULL, signer TEXT NOT NULL,"
+	"  this_update_ms INTEGER NOT NULL, next_update_ms INTEGER NOT NULL,"
+	"  crl_number TEXT NOT NULL, revoked INTEGER NOT NULL, loaded_ms INTEGER NOT NULL,"
+	"  operator TEXT NOT NULL, record_seq INTEGER NOT NULL) STRICT;"
+	"CREATE TABLE recipients ("
+	"  name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('court','prosecutor')),"
+	"  cert BLOB NOT NULL, chain BLOB NOT NULL,"
+	"  cert_sha256 BLOB NOT NULL UNIQUE CHECK (length(cert_sha256) = 32),"
+	"  subject TEXT NOT NULL, attestation TEXT NOT NULL, operator TEXT NOT NULL,"
+	"  added_ms INTEGER NOT NULL, record_seq INTEGER NOT NULL) STRICT;";
 
 static int fail_db(sqlite3 *db, struct sbx_err *e, const char *what)
 {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "appliance/bundles.h"
 #include "appliance/custody.h"
 #include "appliance/db.h"
 
@@ -251,14 +252,68 @@ int hold_renew(struct box *b, const char *case_id, const char *authority,
 	return record(b, "hold.renew", operator_id, case_id, detail, &c, e);
 }
 
+struct close_ctx {
+	struct hold_change c;
+	char *purged;       /* "id ciphertext_sha256 reads" lines */
+	size_t n_purged;
+};
+
+/* Closing a hold and destroying the case's keys are one transaction: the
+ * record of the close is also the record of the crypto-erase. */
+static int apply_close(struct box *b, void *arg, struct sbx_err *e)
+{
+	struct close_ctx *cc = arg;
+	int r = apply_change(b, &cc->c, e);
+
+	if (r == 0)
+		r = bundles_purge_keys(b, cc->c.case_id, cc->c.now, &cc->purged, &cc->n_purged, e);
+	return r;
+}
+
+/* One "purge" record per bundle: its id, hashes and counts, never content. */
+static int record_purges(struct box *b, const char *case_id, const char *operator_id,
+                         const char *list, size_t n, struct sbx_err *e)
+{
+	struct logrec *rec = calloc(1, sizeof *rec);
+	const char *p = list;
+	size_t i = 0;
+	int r = 0;
+
+	if (rec == NULL)
+		return SBX_ENOMEM;
+	while (r == 0 && p != NULL && *p != '\0') {
+		char id[65] = "", ct[65] = "";
+		unsigned long long reads = 0;
+		const char *nl = strchr(p, '\n');
+
+		if (sscanf(p, "%64s %64s %llu", id, ct, &reads) != 3)
+			break;
+		memset(rec, 0, sizeof *rec);
+		snprintf(rec->event, sizeof rec->event, "purge");
+		snprintf(rec->outcome, sizeof rec->outcome, "ok");
+		snprintf(rec->operator_id, sizeof rec->operator_id, "%s", operator_id);
+		snprintf(rec->case_id, sizeof rec->case_id, "%s", case_id);
+		snprintf(rec->bundle_id, sizeof rec->bundle_id, "%s", id);
+		snprintf(rec->detail, sizeof rec->detail, "ciphertext_sha256=%s\nreads=%llu\n"
+		         "method=crypto-erase (wrapped content key destroyed, then file deleted)",
+		         ct, reads);
+		/* Anchor the last one: the close itself is already anchored. */
+		r = custody_append(b, rec, ++i == n, NULL, NULL, e);
+		p = nl ? nl + 1 : NULL;
+	}
+	free(rec);
+	return r;
+}
+
 int hold_close(struct box *b, const char *case_id, const char *operator_id, struct sbx_err *e)
 {
 	struct hold h;
-	struct hold_change c = { 0 };
+	struct close_ctx cc;
+	struct logrec *rec = NULL;
 	uint64_t now = box_now_ms();
-	char detail[256];
 	int r;
 
+	memset(&cc, 0, sizeof cc);
 	r = hold_get(b, case_id, &h, e);
 	if (r != 0)
 		return r == SBX_ENOENT ? refuse(b, "hold.close", operator_id, case_id, r, e) : r;
@@ -266,15 +321,33 @@ int hold_close(struct box *b, const char *case_id, const char *operator_id, stru
 		sbx_fail(e, SBX_ESTATE, "the hold on case '%s' is already closed", case_id);
 		return refuse(b, "hold.close", operator_id, case_id, SBX_ESTATE, e);
 	}
-	c.sql = "UPDATE holds SET state = 'closed', closed_ms = ?5 "
-	        "WHERE case_id = ?1 AND state = 'open' AND ?2 IS NOT NULL AND ?3 IS NOT NULL "
-	        "AND ?4 IS NOT NULL AND ?6 IS NOT NULL";
-	c.case_id = case_id;
-	c.authority = h.authority;
-	c.purpose = h.purpose;
-	c.operator_id = operator_id;
-	c.now = now;
-	c.expires = h.expires_ms;
-	snprintf(detail, sizeof detail, "status_before=%s\nbundles_purged=0", hold_status(&h, now));
-	return record(b, "hold.close", operator_id, case_id, detail, &c, e);
+	cc.c.sql = "UPDATE holds SET state = 'closed', closed_ms = ?5 "
+	           "WHERE case_id = ?1 AND state = 'open' AND ?2 IS NOT NULL AND ?3 IS NOT NULL "
+	           "AND ?4 IS NOT NULL AND ?6 IS NOT NULL";
+	cc.c.case_id = case_id;
+	cc.c.authority = h.authority;
+	cc.c.purpose = h.purpose;
+	cc.c.operator_id = operator_id;
+	cc.c.now = now;
+	cc.c.expires = h.expires_ms;
+	rec = calloc(1, sizeof *rec);
+	if (rec == NULL)
+		return SBX_ENOMEM;
+	snprintf(rec->event, sizeof rec->event, "hold.close");
+	snprintf(rec->outcome, sizeof rec->outcome, "ok");
+	snprintf(rec->operator_id, sizeof rec->operator_id, "%s", operator_id);
+	snprintf(rec->case_id, sizeof rec->case_id, "%s", case_id);
+	snprintf(rec->detail, sizeof rec->detail, "status_before=%s", hold_status(&h, now));
+	r = custody_append(b, rec, 1, apply_close, &cc, e);
+	free(rec);
+	if (r != 0)
+		goto out;
+	/* The keys are gone and that is committed; deleting the files is the
+	 * roll-forward the next start would also do. */
+	r = bundles_delete_purged_files(b, case_id, e);
+	if (r == 0)
+		r = record_purges(b, case_id, operator_id, cc.purged, cc.n_purged, e);
+out:
+	free(cc.purged);
+	return r;
 }

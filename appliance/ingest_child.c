@@ -307,11 +307,22 @@ static int on_read(void *ctx, const struct read *r, uint64_t line, struct sbx_er
 	if (j->reads >= j->o->lim.max_reads)
 		return jfail(j, SBX_EFORMAT, "%s line %llu: more than %llu reads in one batch",
 		             j->cur_label, (unsigned long long)line, (unsigned long long)j->o->lim.max_reads);
-	rc = reads_idset_add(j->ids, r->vendor_id, strlen(r->vendor_id), line);
-	if (rc == SBX_EEXIST)
-		return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen on line %llu)",
+	/* The value says where the id was first seen: reads file and line. */
+	rc = reads_idset_add(j->ids, r->vendor_id, strlen(r->vendor_id),
+	                     ((uint64_t)j->cur_src << 40) | (line & ((UINT64_C(1) << 40) - 1)));
+	if (rc == SBX_EEXIST) {
+		uint64_t first = *reads_idset_find(j->ids, r->vendor_id, strlen(r->vendor_id));
+		uint32_t src = (uint32_t)(first >> 40);
+
+		if (src == j->cur_src)
+			return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen on line %llu)",
+			             j->cur_label, (unsigned long long)line, r->vendor_id,
+			             (unsigned long long)(first & ((UINT64_C(1) << 40) - 1)));
+		return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen in %s line %llu)",
 		             j->cur_label, (unsigned long long)line, r->vendor_id,
-		             (unsigned long long)*reads_idset_find(j->ids, r->vendor_id, strlen(r->vendor_id)));
+		             src < j->nsources ? j->sources[src] : "?",
+		             (unsigned long long)(first & ((UINT64_C(1) << 40) - 1)));
+	}
 	if (rc != 0)
 		return jfail(j, rc, "ingest: out of memory");
 	j->reads++;
@@ -1004,6 +1015,8 @@ int ingest_run(const char *const *paths, size_t n, const struct ingest_opts *o,
 		r = sbx_fail(e, SBX_EIO, "ingest: cannot set up the child: %s", strerror(errno));
 		goto out;
 	}
+	/* A bigger pipe means fewer switches between parser and parent. */
+	(void)fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
 	pid = fork();
 	if (pid < 0) {
 		r = sbx_fail(e, SBX_EIO, "ingest: fork: %s", strerror(errno));
@@ -1033,8 +1046,10 @@ int ingest_run(const char *const *paths, size_t n, const struct ingest_opts *o,
 		}
 		if (k == 0)
 			break;
+		/* Read on to the end of the stream even after 'Z': anything
+		 * more is an error, and a child that lingers hits the timeout. */
 		dr = ingest_proto_dec_feed(dec, buf, (size_t)k, e);
-		if (dr != 0 || ingest_proto_dec_finished(dec))
+		if (dr != 0)
 			break;
 	}
 	if (dr != 0)
@@ -1045,16 +1060,6 @@ int ingest_run(const char *const *paths, size_t n, const struct ingest_opts *o,
 	if (dr != 0) {
 		r = dr;
 		goto out;
-	}
-	/* After 'Z' the child must end cleanly, with nothing more on the pipe. */
-	if (ingest_proto_dec_finished(dec)) {
-		ssize_t k;
-
-		do
-			k = read(pfd[0], buf, IO_BUF);
-		while (k < 0 && errno == EINTR);
-		if (k > 0 && (r = ingest_proto_dec_feed(dec, buf, (size_t)k, e)) != 0)
-			goto out;
 	}
 	if (WIFSIGNALED(status) && !ingest_proto_dec_finished(dec)) {
 		r = sbx_fail(e, SBX_EIO, "ingest: the parser died (signal %d)", WTERMSIG(status));

@@ -110,8 +110,7 @@ static int frame(struct ingest_proto_w *w, uint8_t type, const uint8_t *p, size_
  * encoding. */
 static struct wire_w *scratch(struct ingest_proto_w *w)
 {
-	w->scratch.len = 0;
-	w->scratch.err = 0;
+	wire_w_reset(&w->scratch);
 	return &w->scratch;
 }
 

@@ -355,6 +355,8 @@ out:
 
 static int is_absent(const struct mapping *m, const char *v, size_t n)
 {
+	if (m->n_absent == 0)
+		return 0;
 	while (n > 0 && (*v == ' ' || *v == '\t')) {
 		v++;
 		n--;

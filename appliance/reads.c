@@ -21,9 +21,17 @@ static const char *const field_names[READ_F_COUNT] = {
 
 void read_init(struct read *r)
 {
-	memset(r, 0, sizeof *r);
+	/* Field by field rather than a memset of the whole struct: this runs
+	 * once per read, and the strings only need their first byte cleared. */
+	r->vendor_id[0] = r->plate[0] = r->region[0] = r->camera_id[0] = '\0';
+	r->camera_name[0] = r->vehicle_make[0] = r->vehicle_color[0] = '\0';
+	r->vehicle_type[0] = r->plate_image[0] = r->overview_image[0] = '\0';
+	r->captured_at_ms = 0;
+	r->has_location = 0;
+	r->lat_e7 = r->lon_e7 = 0;
 	r->heading = -1;
 	r->confidence = -1;
+	r->present = 0;
 }
 
 const char *read_field_name(enum read_field f)
@@ -158,7 +166,12 @@ static uint32_t cp_at(const unsigned char *s, size_t *len)
 static int text_ok(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t a = 0;
 
+	while (a < n && p[a] >= 0x20 && p[a] < 0x7f)
+		a++;
+	if (a == n)
+		return 1;       /* printable ASCII, the common case */
 	if (!wire_utf8_valid(p, n))
 		return 0;
 	for (size_t i = 0; i < n;) {
@@ -754,31 +767,56 @@ static const char *field_text(const struct read *r, enum read_field f, char *buf
 	}
 }
 
+static int jput(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+	if (n >= cap - *o)
+		return SBX_EFORMAT;
+	memcpy(out + *o, s, n);
+	*o += n;
+	return 0;
+}
+
+/* Written by hand rather than through json_w: this runs once per read of
+ * every bundle, keys are constants, and values are already validated, so
+ * only the escaping of strings is needed (export/json.h's json_escape). */
 int reads_to_jsonl(const struct read *r, char *out, size_t cap, size_t *len)
 {
-	struct json_w w;
 	char buf[32];
-	int is_num, rc;
+	size_t o = 0;
+	int is_num;
 
-	json_w_init_fixed(&w, out, cap);
-	json_w_obj(&w);
+	if (cap == 0)
+		return SBX_EINVAL;
 	for (int f = 0; f < READ_F_COUNT; f++) {
 		const char *t = field_text(r, (enum read_field)f, buf, sizeof buf, &is_num);
+		const char *k = field_names[f];
 
-		json_w_key(&w, field_names[f]);
-		if (t == NULL)
-			json_w_null(&w);
-		else if (is_num)
-			json_w_number(&w, t);
-		else
-			json_w_str(&w, t);
+		if (jput(out, cap, &o, f == 0 ? "{\"" : ",\"", f == 0 ? 2 : 2) != 0 ||
+		    jput(out, cap, &o, k, strlen(k)) != 0 || jput(out, cap, &o, "\":", 2) != 0)
+			return SBX_EFORMAT;
+		if (t == NULL) {
+			if (jput(out, cap, &o, "null", 4) != 0)
+				return SBX_EFORMAT;
+		} else if (is_num) {
+			if (jput(out, cap, &o, t, strlen(t)) != 0)
+				return SBX_EFORMAT;
+		} else {
+			size_t n = strlen(t), need;
+
+			if (jput(out, cap, &o, "\"", 1) != 0)
+				return SBX_EFORMAT;
+			need = json_escape(out + o, cap - o, t, n);
+			if (need == (size_t)-1 || need >= cap - o)
+				return SBX_EFORMAT;
+			o += need;
+			if (jput(out, cap, &o, "\"", 1) != 0)
+				return SBX_EFORMAT;
+		}
 	}
-	json_w_obj_end(&w);
-	json_w_raw(&w, "\n", 1);
-	rc = json_w_error(&w);
-	if (rc != 0)
-		return rc;
-	*len = w.len;
+	if (jput(out, cap, &o, "}\n", 2) != 0)
+		return SBX_EFORMAT;
+	out[o] = '\0';
+	*len = o;
 	return 0;
 }
 
@@ -848,16 +886,27 @@ int reads_image_magic(const uint8_t *p, size_t n)
 
 /* ---- id set ---- */
 
+/* Open addressing over 8-byte slots (a tag and an entry number), so that
+ * the table a lookup walks stays small; the entries and the key bytes are
+ * appended in order.  A million ids is a realistic batch: this is where the
+ * time goes once parsing is fast. */
 struct slot {
+	uint32_t tag;           /* high half of the hash */
+	uint32_t idx;           /* entry number + 1; 0 = empty */
+};
+
+struct entry {
 	uint64_t h;
-	uint64_t off;           /* key in the arena; 0 = empty slot */
+	uint64_t off;           /* key in the arena */
 	uint64_t val;
-	uint32_t len;
+	uint64_t len;
 };
 
 struct reads_idset {
 	struct slot *t;
-	size_t cap, n;
+	size_t cap;
+	struct entry *e;
+	size_t n, ecap;
 	char *arena;
 	size_t alen, acap;
 	uint64_t k0, k1;
@@ -919,10 +968,11 @@ struct reads_idset *reads_idset_new(void)
 	s->k1 = k[1];
 	s->cap = 1024;
 	s->t = calloc(s->cap, sizeof *s->t);
+	s->ecap = 512;
+	s->e = malloc(s->ecap * sizeof *s->e);
 	s->acap = 1 << 16;
 	s->arena = malloc(s->acap);
-	s->alen = 1;    /* offset 0 marks an empty slot */
-	if (s->t == NULL || s->arena == NULL) {
+	if (s->t == NULL || s->e == NULL || s->arena == NULL) {
 		reads_idset_free(s);
 		return NULL;
 	}
@@ -934,6 +984,7 @@ void reads_idset_free(struct reads_idset *s)
 	if (s == NULL)
 		return;
 	free(s->t);
+	free(s->e);
 	free(s->arena);
 	free(s);
 }
@@ -941,37 +992,40 @@ void reads_idset_free(struct reads_idset *s)
 static struct slot *lookup(const struct reads_idset *s, uint64_t h, const void *k, size_t n)
 {
 	size_t mask = s->cap - 1, i = (size_t)h & mask;
+	uint32_t tag = (uint32_t)(h >> 32);
 
 	for (;; i = (i + 1) & mask) {
 		struct slot *sl = &s->t[i];
+		const struct entry *en;
 
-		if (sl->off == 0)
+		if (sl->idx == 0)
 			return sl;
-		if (sl->h == h && sl->len == n && memcmp(s->arena + sl->off, k, n) == 0)
+		if (sl->tag != tag)
+			continue;
+		en = &s->e[sl->idx - 1];
+		if (en->h == h && en->len == n && memcmp(s->arena + en->off, k, n) == 0)
 			return sl;
 	}
 }
 
 static int grow(struct reads_idset *s)
 {
-	size_t ncap = s->cap * 2;
-	struct slot *nt = calloc(ncap, sizeof *nt), *old = s->t;
-	size_t ocap = s->cap;
+	size_t ncap = s->cap * 2, mask = ncap - 1;
+	struct slot *nt = calloc(ncap, sizeof *nt);
 
 	if (nt == NULL)
 		return SBX_ENOMEM;
+	for (size_t k = 0; k < s->n; k++) {
+		size_t j = (size_t)s->e[k].h & mask;
+
+		while (nt[j].idx != 0)
+			j = (j + 1) & mask;
+		nt[j].tag = (uint32_t)(s->e[k].h >> 32);
+		nt[j].idx = (uint32_t)(k + 1);
+	}
+	free(s->t);
 	s->t = nt;
 	s->cap = ncap;
-	for (size_t i = 0; i < ocap; i++) {
-		if (old[i].off != 0) {
-			size_t mask = ncap - 1, j = (size_t)old[i].h & mask;
-
-			while (nt[j].off != 0)
-				j = (j + 1) & mask;
-			nt[j] = old[i];
-		}
-	}
-	free(old);
 	return 0;
 }
 
@@ -979,17 +1033,26 @@ int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val
 {
 	uint64_t h;
 	struct slot *sl;
+	struct entry *en;
 
-	if (s == NULL || n > UINT32_MAX)
+	if (s == NULL || n > UINT32_MAX || s->n >= UINT32_MAX - 1)
 		return SBX_EINVAL;
 	h = siphash(s->k0, s->k1, k, n);
 	sl = lookup(s, h, k, n);
-	if (sl->off != 0)
+	if (sl->idx != 0)
 		return SBX_EEXIST;
 	if ((s->n + 1) * 2 > s->cap) {
 		if (grow(s) != 0)
 			return SBX_ENOMEM;
 		sl = lookup(s, h, k, n);
+	}
+	if (s->n == s->ecap) {
+		struct entry *ne = realloc(s->e, s->ecap * 2 * sizeof *ne);
+
+		if (ne == NULL)
+			return SBX_ENOMEM;
+		s->e = ne;
+		s->ecap *= 2;
 	}
 	if (n + 1 > s->acap - s->alen) {
 		size_t cap = s->acap;
@@ -1005,12 +1068,15 @@ int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val
 	}
 	memcpy(s->arena + s->alen, k, n);
 	s->arena[s->alen + n] = '\0';
-	sl->h = h;
-	sl->off = s->alen;
-	sl->len = (uint32_t)n;
-	sl->val = val;
+	en = &s->e[s->n];
+	en->h = h;
+	en->off = s->alen;
+	en->len = n;
+	en->val = val;
 	s->alen += n + 1;
 	s->n++;
+	sl->tag = (uint32_t)(h >> 32);
+	sl->idx = (uint32_t)s->n;
 	return 0;
 }
 
@@ -1021,7 +1087,7 @@ uint64_t *reads_idset_find(const struct reads_idset *s, const void *k, size_t n)
 	if (s == NULL || n > UINT32_MAX)
 		return NULL;
 	sl = lookup(s, siphash(s->k0, s->k1, k, n), k, n);
-	return sl->off != 0 ? &sl->val : NULL;
+	return sl->idx != 0 ? &s->e[sl->idx - 1].val : NULL;
 }
 
 size_t reads_idset_count(const struct reads_idset *s)

@@ -1,5 +1,6 @@
 /* sealbox: the appliance's command line.  See sealbox(1). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "appliance/cli.h"
@@ -14,7 +15,13 @@ static const struct {
 	{ "identity", cmd_identity, "print the public identity an auditor pins" },
 	{ "hold",     cmd_hold,     "open, renew, close, list and show case holds" },
 	{ "policy",   cmd_policy,   "show or replace the policy in force" },
+	{ "trust",    cmd_trust,    "trust anchors (court, prosecutor) and CRLs" },
+	{ "recipient", cmd_recipient, "add, list and remove release recipients" },
+	{ "ingest",   cmd_ingest,   "seal a vendor export for a case into a bundle" },
+	{ "bundle",   cmd_bundle,   "list, show, export and verify sealed bundles" },
+	{ "release",  cmd_release,  "release a case's evidence to a recipient (button press)" },
 	{ "log",      cmd_log,      "show, verify and export the custody log" },
+	{ "alarm",    cmd_alarm,    "show or clear (auditor) the integrity alarm" },
 };
 
 static void usage(FILE *f)
@@ -22,11 +29,12 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sealbox [--state DIR] [--tcti TCTI] COMMAND [ARGS...]\n\n"
 	           "Evidence custody appliance for license-plate-reader reads.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nglobal options (also accepted after the command):\n"
 	           "  --state DIR   state directory (env SEALBOX_STATE, default /var/lib/sealbox)\n"
 	           "  --tcti TCTI   TPM transport, e.g. device:/dev/tpmrm0 (env SEALBOX_TCTI;\n"
 	           "                never guessed)\n"
+	           "  --gpio SPEC   button and LEDs: chip:NAME[,...] or sim:SOCKET (env SEALBOX_GPIO)\n"
 	           "  --json        machine-readable output where a command prints results\n"
 	           "\n'sealbox COMMAND --help' for a command's options; sealbox(1) for exit codes.\n");
 }
@@ -35,6 +43,10 @@ int main(int argc, char **argv)
 {
 	struct cli g = { .prog = "sealbox" };
 	int i = 1;
+
+	/* tpm2-tss logs expected look-up misses as errors; its messages are not
+	 * for the operator (ours are).  TSS2_LOG set by the caller wins. */
+	setenv("TSS2_LOG", "all+none", 0);
 
 	/* Global options before the command. */
 	while (i < argc && argv[i][0] == '-') {

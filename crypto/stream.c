@@ -56,6 +56,8 @@ static int resolve_params(const struct stream_params *p, unsigned *shift,
 			return SBX_EINVAL;
 		*shift = p->chunk_shift;
 	}
+	if (p->max_chunks > STREAM_MAX_CHUNKS)
+		return SBX_EINVAL;      /* tests may only lower the limit */
 	if (p->max_chunks != 0)
 		*max_chunks = p->max_chunks;
 	return 0;
@@ -413,8 +415,18 @@ int stream_enc_new(int suite, const uint8_t key[static STREAM_KEY_LEN],
 		}
 	}
 	if (s->pipeline) {
-		if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0 ||
-		    pthread_create(&s->th, NULL, worker_main, s) != 0) {
+		if (pthread_mutex_init(&s->mu, NULL) != 0) {
+			s->pipeline = 0;    /* nothing to destroy */
+			r = sbx_fail(e, SBX_ENOMEM, "stream: cannot create a mutex");
+			goto out;
+		}
+		if (pthread_cond_init(&s->cv, NULL) != 0) {
+			pthread_mutex_destroy(&s->mu);
+			s->pipeline = 0;
+			r = sbx_fail(e, SBX_ENOMEM, "stream: cannot create a condition variable");
+			goto out;
+		}
+		if (pthread_create(&s->th, NULL, worker_main, s) != 0) {
 			r = sbx_fail(e, SBX_ENOMEM, "stream: cannot start the worker thread");
 			goto out;
 		}
@@ -521,6 +533,7 @@ int stream_enc_final(struct stream_enc *s, struct sbx_err *e)
 	return r;
 }
 
+/* Returns after the worker has stopped: no emit runs once this returns. */
 void stream_enc_free(struct stream_enc *s)
 {
 	if (s == NULL)
@@ -682,8 +695,9 @@ static int open_chunk(struct stream_dec *d, const uint8_t *in, size_t ctlen,
 		return sbx_fail(e, SBX_EFORMAT, "stream: empty final chunk %llu", i);
 	d->ctr++;
 	if (len > 0) {
+		/* Authenticated plaintext, about to be written out by the caller:
+		 * the next chunk overwrites it and free wipes the buffer. */
 		r = d->emit(d->arg, d->pt, len);
-		OPENSSL_cleanse(d->pt, len);
 		if (r != 0)
 			return sbx_fail(e, r, "stream: writing plaintext of chunk %llu failed", i);
 	}

@@ -44,32 +44,35 @@ enum stream_suite {
 	STREAM_CHACHA20POLY1305  = 2,
 };
 
-/* Receives header and ciphertext chunks (encryptor) or verified plaintext
- * chunks (decryptor), in order, never concurrently with itself.  Return 0,
- * or a negative SBX_E* code that aborts the stream and is returned to the
- * caller. */
+/* Receives, in order and never concurrently with itself: from the
+ * encryptor the header, then ciphertext (whole chunks, one per call, or up
+ * to 16 per call when pipelined); from the decryptor the plaintext of each
+ * chunk once it authenticated.  Return 0, or a negative SBX_E* code that
+ * aborts the stream and is returned to the caller. */
 typedef int (*stream_emit_fn)(void *arg, const uint8_t *buf, size_t len);
 
-/* NULL means the format's values; only tests set anything else. */
+/* NULL: the format's values, single-threaded.  Production code sets only
+ * `pipeline`; chunk_shift and max_chunks exist for tests. */
 struct stream_params {
 	unsigned chunk_shift;   /* 0: STREAM_CHUNK_SHIFT; tests may use 4..20 */
-	uint64_t max_chunks;    /* 0: STREAM_MAX_CHUNKS; tests lower it to reach the limit */
+	uint64_t max_chunks;    /* 0: STREAM_MAX_CHUNKS; tests lower it (never raise) */
 	int pipeline;           /* encryptor: seal and emit on a worker thread (see below) */
 };
 
 struct stream_enc;
 struct stream_dec;
 
-/* key: the 32-byte content key (copied, wiped on free).  salt: NULL for 32
- * fresh random bytes; fixed only for test vectors.  A content key may
+/* key: the 32-byte content key (not kept: only the derived stream key,
+ * inside OpenSSL's cipher context, which wipes it when freed).  salt: NULL
+ * for 32 fresh random bytes; fixed only for test vectors.  A content key may
  * encrypt several streams as long as their salts differ.
  *
- * With params->pipeline set, a worker thread seals each chunk and calls
- * `emit` while the caller goes on pushing (and hashing or reading) the next
- * chunk: `emit` then runs on that worker thread, so it must not touch state
- * the pushing thread uses without a lock.  Its errors surface from the next
- * stream_enc_push() or from stream_enc_final(), which returns only after the
- * last emit. */
+ * With params->pipeline set, a worker thread seals slots of 16 chunks and
+ * calls `emit` while the caller goes on pushing (and hashing or reading) the
+ * next slot: `emit` then runs on that worker thread, so it must not touch
+ * state the pushing thread uses without a lock.  Its errors surface from the
+ * next stream_enc_push() or from stream_enc_final(), which returns only
+ * after the last emit.  The ciphertext is the same bytes either way. */
 int stream_enc_new(int suite, const uint8_t key[static STREAM_KEY_LEN],
                    const uint8_t *salt, const uint8_t *ad, size_t adlen,
                    const struct stream_params *params,

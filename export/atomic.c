@@ -95,3 +95,73 @@ out:
 	free(tmp);
 	return r;
 }
+
+int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_err *e)
+{
+	char *tmp = NULL;
+	int in = -1, out = -1, r = SBX_EIO;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		r = sbx_fail(e, SBX_EIO, "cannot open %s: %s", src, strerror(errno));
+		goto fail;
+	}
+	if (asprintf(&tmp, "%s.tmp.%ld", dst, (long)getpid()) < 0) {
+		tmp = NULL;
+		r = SBX_ENOMEM;
+		goto fail;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (out < 0) {
+		r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+
+		if (n == 0)
+			break;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) {
+			char buf[1 << 16];
+			ssize_t k;
+
+			while ((k = read(in, buf, sizeof buf)) > 0)
+				if (atomic_write_all(out, buf, (size_t)k) != 0)
+					break;
+			if (k == 0)
+				break;
+		}
+		r = sbx_fail(e, SBX_EIO, "cannot copy %s to %s: %s", src, tmp, strerror(errno));
+		goto fail;
+	}
+	if (fsync(out) != 0) {
+		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (close(out) != 0) {
+		out = -1;
+		r = sbx_fail(e, SBX_EIO, "cannot close %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	out = -1;
+	if (rename(tmp, dst) != 0) {
+		r = sbx_fail(e, SBX_EIO, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+		goto fail;
+	}
+	free(tmp);
+	close(in);
+	return atomic_fsync_parent(dst, e);
+fail:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}

@@ -577,6 +577,8 @@ int json_parse(struct json_doc *d, const char *text, size_t len,
 		s.lim.max_depth = JSON_MAX_DEPTH;
 	if (s.lim.max_values > UINT32_MAX - 1)
 		s.lim.max_values = UINT32_MAX - 1;
+	if (d == NULL || (text == NULL && len > 0))
+		return sbx_fail(e, SBX_EINVAL, "json_parse: bad arguments");
 	d->nv = 0;
 	d->ns = 0;
 	d->ok = 0;
@@ -584,8 +586,6 @@ int json_parse(struct json_doc *d, const char *text, size_t len,
 	s.n = len;
 	s.d = d;
 	s.e = e;
-	if (d == NULL || (text == NULL && len > 0))
-		return sbx_fail(e, SBX_EINVAL, "json_parse: bad arguments");
 	if (len > s.lim.max_bytes)
 		return sbx_fail(e, SBX_EFORMAT, "JSON document longer than %zu bytes", s.lim.max_bytes);
 	if (parse_value(&s, &root) != 0) {
@@ -728,6 +728,16 @@ size_t json_escape(char *out, size_t cap, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t o = 0, i = 0;
 
+	/* Printable ASCII without quote or backslash, the common case, is
+	 * copied as it is. */
+	while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
+		i++;
+	if (i == n) {
+		if (out != NULL)
+			memcpy(out, s, n < cap ? n : cap);
+		return n;
+	}
+	i = 0;
 	if (!wire_utf8_valid(p, n))
 		return (size_t)-1;
 	while (i < n) {
@@ -855,15 +865,20 @@ static void put_escaped(struct json_w *w, const char *s, size_t n)
 
 	if (w->err != 0)
 		return;
-	need = json_escape(NULL, 0, s, n);
+	/* Escape straight into the free space when it fits (the usual case);
+	 * otherwise grow by what it needs and escape again. */
+	need = w->cap - w->len > 2 ? json_escape(w->p + w->len + 1, w->cap - w->len - 2, s, n)
+	                           : json_escape(NULL, 0, s, n);
 	if (need == (size_t)-1) {
 		w->err = SBX_EFORMAT;
 		return;
 	}
-	if (wreserve(w, need + 2) != 0)
-		return;
+	if (need + 3 > w->cap - w->len) {
+		if (wreserve(w, need + 2) != 0)
+			return;
+		json_escape(w->p + w->len + 1, need, s, n);
+	}
 	w->p[w->len++] = '"';
-	json_escape(w->p + w->len, need, s, n);
 	w->len += need;
 	w->p[w->len++] = '"';
 	w->p[w->len] = '\0';

@@ -443,6 +443,7 @@ static int check_identity(struct vctx *v)
 	if (!v->nested) {
 		sbx_err_clear(&ie);
 		r = identity_check(v->id, o->ek_ca_pem, &v->rep->identity, &ie);
+		v->rep->identity_checked = 1;
 		v->rep->identity_rc = r;
 		if (r != 0) {
 			fail(v, LOGEXPORT_IDENTITY, r, "%s", ie.msg[0] ? ie.msg : sbx_strerror(r));
@@ -595,7 +596,7 @@ static int check_heads(struct vctx *v)
 			     PRIu64 " to %" PRIu64, j, max_time, h.timestamp_ms);
 		if (stop(v))
 			return v->rc;
-		if (can_root) {
+		if (can_root && h.tree_size >= f.size) {
 			rr = merkle_frontier_append_many(&f, (const uint8_t (*)[32])v->leaves + f.size,
 			                                 h.tree_size - f.size);
 			if (rr == 0)
@@ -896,7 +897,7 @@ void logexport_report_print(FILE *f, const struct logexport_report *rep)
 		if (rep->outcomes[k] > 0)
 			fprintf(f, " %s=%" PRIu64, logrec_outcomes[k], rep->outcomes[k]);
 	fputc('\n', f);
-	if (rep->check[LOGEXPORT_IDENTITY].status != LOGEXPORT_NOT_RUN) {
+	if (rep->identity_checked) {
 		const struct identity_report *ir = &rep->identity;
 
 		fprintf(f, "identity: signing key %s, decrypt key %s, attestation key %s, "
@@ -972,7 +973,7 @@ void logexport_report_json(FILE *f, const struct logexport_report *rep)
 		jsonw_u64(&j, logrec_outcomes[k], rep->outcomes[k]);
 	jsonw_obj_close(&j);
 	jsonw_obj_open(&j, "identity");
-	jsonw_bool(&j, "checked", rep->check[LOGEXPORT_IDENTITY].status != LOGEXPORT_NOT_RUN);
+	jsonw_bool(&j, "checked", rep->identity_checked);
 	jsonw_i64(&j, "rc", rep->identity_rc);
 	jsonw_bool(&j, "sign_attrs_ok", ir->sign_attrs_ok > 0);
 	jsonw_bool(&j, "decrypt_attrs_ok", ir->decrypt_attrs_ok > 0);

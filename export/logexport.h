@@ -93,6 +93,7 @@ struct logexport_result {
 struct logexport_report {
 	struct logexport_result check[LOGEXPORT_N_CHECKS];
 	uint8_t appliance_id[32];           /* as the identity claims it */
+	int identity_checked;               /* identity_check ran: the next two mean something */
 	int identity_rc;                    /* identity_check's return */
 	struct identity_report identity;    /* its sub-results */
 	uint64_t records, heads;

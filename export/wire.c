@@ -24,6 +24,12 @@ void wire_w_free(struct wire_w *w)
 	memset(w, 0, sizeof *w);
 }
 
+void wire_w_reset(struct wire_w *w)
+{
+	w->len = 0;
+	w->err = 0;
+}
+
 static int reserve(struct wire_w *w, size_t n)
 {
 	size_t cap;

@@ -25,6 +25,8 @@ struct wire_r {
 
 void wire_w_init(struct wire_w *w);
 void wire_w_free(struct wire_w *w);          /* wipes, then frees */
+/* Empties the writer, keeping its buffer (no allocation per message). */
+void wire_w_reset(struct wire_w *w);
 void wire_put_u8(struct wire_w *w, uint8_t v);
 void wire_put_u16(struct wire_w *w, uint16_t v);
 void wire_put_u32(struct wire_w *w, uint32_t v);

@@ -1,14 +1,16 @@
 # Sourced bash library: a fresh swtpm (a real software TPM 2.0, never a
 # mock) for one test run.
 #
-#   swtpm_start DIR   manufacture a fresh TPM state in DIR/state with EK and
-#                     platform certificates issued by a test-local CA, start
-#                     swtpm on DIR/tpm.sock and wait until it answers.
+#   swtpm_start DIR   a fresh TPM state in DIR/state with EK and platform
+#                     certificates issued by a test-local CA (see
+#                     _swtpm_manufacture), swtpm on DIR/tpm.sock, waits until
+#                     it answers.
 #                     Exports SEALBOX_TCTI, SBX_TEST_EKCA, SBX_SWTPM_DIR.
 #   swtpm_stop DIR    TPM2_Shutdown(CLEAR), stop swtpm, wait until it is gone.
 #
-# The test CA (root + intermediate, as swtpm_localca makes them) is created
-# once and cached under ${SBX_TEST_CACHE:-$SBX_TOP/build/test-cache}/swtpm-ca.
+# The test CA (root + intermediate, as swtpm_localca makes them) and a
+# manufactured template state are created once and cached under
+# ${SBX_TEST_CACHE:-$SBX_TOP/build/test-cache}/swtpm-ca.
 # Nothing here reads or writes /etc or /var/lib/swtpm-localca: every
 # swtpm_setup call gets an explicit --config inside the cache.
 #
@@ -23,16 +25,16 @@ _swtpm_err() { echo "swtpm: $*" >&2; }
 # Cache directory holding the CA and the swtpm_setup configuration that
 # points at it.  XDG_CONFIG_HOME is how swtpm_setup is told where to write
 # its config files; the CA's state dir lands at $ca/var/lib/swtpm-localca.
+# Absolute, because swtpm_setup writes it into the config files.
 _swtpm_ca_dir() {
-	local cache=${SBX_TEST_CACHE:-$SBX_TOP/build/test-cache}
-	echo "$cache/swtpm-ca"
+	local ca=${SBX_TEST_CACHE:-$SBX_TOP/build/test-cache}/swtpm-ca
+	mkdir -p "$ca" && (cd "$ca" && pwd)
 }
 
 # Makes the configuration files (cheap) if absent.  Caller holds the lock.
 _swtpm_ca_config() {
 	local ca=$1
 	[ -s "$ca/swtpm_setup.conf" ] && [ -s "$ca/swtpm-localca.conf" ] && return 0
-	mkdir -p "$ca" || return 1
 	# "root" lets it write the files when run as root; harmless otherwise.
 	if ! XDG_CONFIG_HOME=$ca swtpm_setup --create-config-files overwrite,root \
 	     >"$ca/config.log" 2>&1; then
@@ -46,26 +48,52 @@ _swtpm_ca_config() {
 	fi
 }
 
-# Manufactures DIR/state.  The first run creates the CA (swtpm_localca makes
-# root + intermediate on first use); concurrent first runs are serialised
-# by a lock so only one CA is ever made.
+# Runs swtpm_setup into state dir $2 with the cached CA config in $1.
+_swtpm_setup() {
+	local ca=$1 state=$2 log=$3
+	mkdir -p "$state" || return 1
+	if ! swtpm_setup --tpm2 --create-ek-cert --create-platform-cert \
+	     --tpmstate "$state" --config "$ca/swtpm_setup.conf" \
+	     --overwrite >"$log" 2>&1; then
+		_swtpm_err "swtpm_setup failed (log $log): $(grep -i error "$log" | tail -n 1)"
+		return 1
+	fi
+}
+
+# Manufactures DIR/state.  swtpm_setup costs about 1 s (the TPM generates
+# an RSA-2048 and a P-384 EK), so by default one manufactured, never-started
+# state is cached as a template and each start gets a fresh copy of it: no
+# keys, counters or lockout state carry over between runs, and the TPM's
+# random generator is reseeded on every start (two copies create different
+# keys).  Copies share the EK and its certificates; set SBX_SWTPM_FRESH=1
+# to manufacture every state from scratch instead.
+#
+# The first run creates the CA (swtpm_localca makes root + intermediate on
+# first use) and the template under an exclusive lock, so concurrent first
+# runs make only one; later runs take the lock shared.
 _swtpm_manufacture() {
-	local dir=$1 ca lca
-	ca=$(_swtpm_ca_dir)
+	local dir=$1 ca lca tpl
+	ca=$(_swtpm_ca_dir) || return 1
 	lca="$ca/var/lib/swtpm-localca"
-	mkdir -p "$ca" "$dir/state" || return 1
+	tpl="$ca/template/tpm2-00.permall"
+	mkdir -p "$dir/state" || return 1
 	(
-		if [ ! -s "$ca/ekca.pem" ]; then
-			flock -x 9 || exit 1
-		else
+		# A template older than the swtpm binary is remade.
+		if [ -s "$ca/ekca.pem" ] && [ "$tpl" -nt "$(command -v swtpm)" ]; then
 			flock -s 9 || exit 1
+		else
+			flock -x 9 || exit 1
 		fi
 		_swtpm_ca_config "$ca" || exit 1
-		if ! swtpm_setup --tpm2 --create-ek-cert --create-platform-cert \
-		     --tpmstate "$dir/state" --config "$ca/swtpm_setup.conf" \
-		     --overwrite >"$dir/setup.log" 2>&1; then
-			_swtpm_err "swtpm_setup failed (log $dir/setup.log): $(grep -i error "$dir/setup.log" | tail -n 1)"
-			exit 1
+		if [ "${SBX_SWTPM_FRESH:-0}" = 1 ]; then
+			_swtpm_setup "$ca" "$dir/state" "$dir/setup.log" || exit 1
+		else
+			if ! [ -s "$tpl" ] || ! [ "$tpl" -nt "$(command -v swtpm)" ]; then
+				rm -rf "$ca/template" "$ca/template.tmp"
+				_swtpm_setup "$ca" "$ca/template.tmp" "$ca/template-setup.log" || exit 1
+				mv "$ca/template.tmp" "$ca/template" || exit 1
+			fi
+			cp "$ca/template/tpm2-00.permall" "$dir/state/" || exit 1
 		fi
 		if [ ! -s "$ca/ekca.pem" ]; then
 			[ -s "$lca/swtpm-localca-rootca-cert.pem" ] && [ -s "$lca/issuercert.pem" ] || {
@@ -82,18 +110,19 @@ _swtpm_manufacture() {
 _swtpm_alive() {
 	local pid=$1 stat
 	[ -n "$pid" ] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	# Builtins only: this runs in a polling loop.
+	read -r stat 2>/dev/null <"/proc/$pid/stat" || return 1
 	stat=${stat##*) }        # field 3 follows the ")" closing comm
 	[ "${stat%% *}" != "Z" ]
 }
 
 _swtpm_pid() {   # prints the pid from DIR/swtpm.pid if it is our swtpm
-	local dir=$1 pid
-	[ -s "$dir/swtpm.pid" ] || return 1
-	pid=$(tr -dc 0-9 <"$dir/swtpm.pid")
-	[ -n "$pid" ] || return 1
+	local dir=$1 pid args
+	read -r pid 2>/dev/null <"$dir/swtpm.pid" || [ -n "$pid" ] || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	# Guard against pid reuse: it must be swtpm serving this directory.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/tpm.sock" || return 1
+	mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline" || return 1
+	[[ " ${args[*]} " == *"path=$dir/tpm.sock "* ]] || return 1
 	echo "$pid"
 }
 

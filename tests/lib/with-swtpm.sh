@@ -38,8 +38,13 @@ trap '__on_signal 1' HUP
 swtpm_start "$__dir" || exit 1
 
 # In the background so a signal runs the trap at once instead of after CMD
-# ends; stdin is passed on explicitly (a background job would get /dev/null).
-"$@" <&0 &
+# ends; stdin is passed on explicitly (a background job would get /dev/null)
+# unless there is none (CI may run with stdin closed).
+if { : <&0; } 2>/dev/null; then
+	"$@" <&0 &
+else
+	"$@" </dev/null &
+fi
 __child=$!
 wait "$__child"
 rc=$?

@@ -92,6 +92,22 @@ static void jpeg(struct rng *g, uint8_t *b, size_t n)
 	b[n - 1] = 0xd9;
 }
 
+/* mkdir -p */
+static void mkdirs(const char *dir)
+{
+	char p[4096];
+
+	snprintf(p, sizeof p, "%s", dir);
+	for (char *c = p + 1; *c != '\0'; c++) {
+		if (*c == '/') {
+			*c = '\0';
+			mkdir(p, 0755);
+			*c = '/';
+		}
+	}
+	mkdir(p, 0755);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: gen_reads --out DIR [--count N] [--seed S] [--format csv|jsonl]\n"
@@ -100,7 +116,7 @@ static void usage(void)
 	exit(2);
 }
 
-static void fmt_time(int64_t ms, char out[32])
+static void fmt_time(int64_t ms, char out[64])
 {
 	int64_t z = ms / 86400000 + 719468, rem = ms % 86400000, era;
 	unsigned doe, yoe, doy, mp, d, m;
@@ -114,7 +130,7 @@ static void fmt_time(int64_t ms, char out[32])
 	d = doy - (153 * mp + 2) / 5 + 1;
 	m = mp < 10 ? mp + 3 : mp - 9;
 	y = (int)((int64_t)yoe + era * 400 + (m <= 2));
-	snprintf(out, 32, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d,
+	snprintf(out, 64, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d,
 	         (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60),
 	         (unsigned)(rem / 1000 % 60), (unsigned)(rem % 1000));
 }
@@ -170,7 +186,7 @@ int main(int argc, char **argv)
 	if (outdir == NULL || img == NULL || cameras == 0 || days == 0 ||
 	    (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0))
 		usage();
-	mkdir(outdir, 0755);
+	mkdirs(outdir);
 	o.dir = outdir;
 	if (strcmp(arch, "none") != 0) {
 		o.a = archive_write_new();
@@ -196,8 +212,8 @@ int main(int argc, char **argv)
 	}
 	g.s = seed;
 	for (uint64_t i = 0; i <= count; i++) {
-		char line[2048], id[40], plate[16], when[32], cam[16], camname[96], lat[24], lon[24];
-		char conf[16], pimg[64] = "", oimg[64] = "";
+		char line[2048], id[64], plate[16], when[64], cam[32], camname[96], lat[48], lon[48];
+		char conf[48], pimg[128] = "", oimg[128] = "";
 		uint64_t c;
 		int n;
 

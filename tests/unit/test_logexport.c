@@ -371,7 +371,7 @@ static void test_valid(const struct log *l)
 		}
 	}
 	CHECK_MSG(all, "every required check passes; pin, older, consistency not run");
-	CHECK_MSG(rep->identity_rc == 0 && rep->identity.sign_attrs_ok == 1 &&
+	CHECK_MSG(rep->identity_checked && rep->identity_rc == 0 && rep->identity.sign_attrs_ok == 1 &&
 	          rep->identity.certify_ok == 1 && rep->identity.appliance_id_ok == 1,
 	          "identity_check passes on the TPM's identity");
 	CHECK_MSG(ekca == NULL || rep->identity.ekcert_chain_ok == 1,
@@ -914,6 +914,23 @@ static void test_keep_going(const struct log *l)
 	          rep->check[LOGEXPORT_RECORDS].status == LOGEXPORT_PASS &&
 	          rep->check[LOGEXPORT_COMPLETE].status == LOGEXPORT_PASS,
 	          "keep_going: every failing head is counted under its check");
+	{
+		char *txt = NULL;
+		size_t txtlen = 0;
+		FILE *f = open_memstream(&txt, &txtlen);
+
+		if (f != NULL) {
+			logexport_report_print(f, rep);
+			logexport_report_json(f, rep);
+			fclose(f);
+		}
+		CHECK_MSG(txt != NULL && strstr(txt, "custody log export: NOT VERIFIED") != NULL &&
+		          strstr(txt, "signatures   FAIL    tree head 100") != NULL &&
+		          strstr(txt, "roots        FAIL    (500 failures; first: tree head 500") != NULL &&
+		          strstr(txt, "\"verified\": false") != NULL,
+		          "the reports say NOT VERIFIED and name the failing checks");
+		free(txt);
+	}
 	free(b);
 	log_free(&m);
 	free(rep);

@@ -258,6 +258,38 @@ static void test_ecdh(struct tpm *t, const struct tpm_identity *tid)
 	free(id);
 }
 
+/* One occupied handle is enough to refuse, and the refusal creates none of
+ * the others.  Evicts SRK, SIGN and AK with tpm2-tools (swtpm serves one
+ * connection at a time, so no tpm is open here). */
+static void test_partial(const char *tcti)
+{
+	struct tpm_identity *id = calloc(1, sizeof *id);
+	struct tpm *t = NULL;
+	struct sbx_err e = {0};
+	struct tpm_blob pub;
+	uint8_t nonce[32] = {0};
+	char cmd[512];
+	int rc = 0;
+
+	if (!CHECK(id != NULL))
+		return;
+	for (uint32_t h = TPM_HANDLE_SRK; h <= TPM_HANDLE_AK; h++) {
+		if (h == TPM_HANDLE_DECRYPT)
+			continue;
+		snprintf(cmd, sizeof cmd, "tpm2_evictcontrol -T '%s' -C o -c 0x%08x >/dev/null 2>&1", tcti, h);
+		rc |= system(cmd);
+	}
+	CHECK_MSG(rc == 0, "tpm2_evictcontrol removed SRK, SIGN and AK");
+	CHECK(tpm_open(tcti, &t, &e) == 0);
+	CHECK_MSG(tpm_provision(t, nonce, id, &e) == SBX_EEXIST && strstr(e.msg, "0x81005b03"),
+	          "provisioning refuses when only DECRYPT's handle is taken");
+	sbx_err_clear(&e);
+	CHECK_MSG(tpm_read_public(t, TPM_HANDLE_SIGN, &pub, &e) == SBX_ETPM,
+	          "the refused provisioning created no SIGN key");
+	tpm_close(t);
+	free(id);
+}
+
 int main(void)
 {
 	const char *tcti = getenv("SEALBOX_TCTI");
@@ -266,7 +298,7 @@ int main(void)
 	struct tpm *t = NULL;
 	struct sbx_err e = {0};
 	uint8_t nonce[32];
-	uint64_t clock = 0, c0 = 0, c1 = 0;
+	uint64_t clock = 0, c0 = 0, c1 = 0, n0;
 	uint32_t resets = 0, restarts = 0;
 	double t0;
 	int rc;
@@ -279,11 +311,20 @@ int main(void)
 		printf("# %s\n", e.msg);
 		return check_done();
 	}
+	{
+		uint8_t dg[32] = {0}, sig[TPM_MAX_SIG_DER];
+		size_t siglen = 0;
+
+		CHECK_MSG(tpm_sign(t, dg, sig, &siglen, &e) == SBX_ETPM && strstr(e.msg, "0x81005b02"),
+		          "tpm_sign before provisioning fails naming the handle");
+		sbx_err_clear(&e);
+	}
 	CHECK(RAND_bytes(nonce, sizeof nonce) == 1);
+	n0 = tpm_command_count(t);
 	t0 = now_ms();
 	rc = tpm_provision(t, nonce, id, &e);
 	printf("# tpm_provision %.1f ms, %llu TPM commands\n", now_ms() - t0,
-	       (unsigned long long)tpm_command_count(t));
+	       (unsigned long long)(tpm_command_count(t) - n0));
 	if (!CHECK_MSG(rc == 0, "tpm_provision on a fresh swtpm")) {
 		printf("# %s\n", e.msg);
 		tpm_close(t);
@@ -325,6 +366,8 @@ int main(void)
 	if (e.code != 0)
 		printf("# last error: %s\n", e.msg);
 	tpm_close(t);
+	t = NULL;
+	test_partial(tcti);
 	free(id);
 	free(id2);
 	return check_done();

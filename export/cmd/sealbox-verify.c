@@ -1,0 +1,714 @@
+/* sealbox-verify: the auditor's verifier.  Checks evidence bundles, their
+ * custody files and the box's custody-log export, offline, with no secret
+ * and without decrypting anything.  See sealbox-verify(1), docs/VERIFY.md.
+ * Links only the core library (OpenSSL, libarchive, libc). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "crypto/err.h"
+#include "crypto/hash.h"
+#include "export/bundle.h"
+#include "export/identity.h"
+#include "export/jsonw.h"
+#include "export/logexport.h"
+#include "export/verify_link.h"
+#include "export/verify_report.h"
+
+#ifndef SBX_VERSION
+#define SBX_VERSION "unknown"
+#endif
+
+/* Exit codes: a contract, documented in sealbox-verify(1). */
+enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
+
+#define PROG "sealbox-verify"
+/* Generous caps on what is read into memory; the formats' own caps are
+ * far below these except for the log export. */
+#define MAX_POLICY_FILE   (1u << 20)
+#define MAX_CUSTODY_FILE  (8u << 20)
+#define MAX_EXPORT_FILE   ((uint64_t)1 << 36)
+
+struct opts {
+	const char *identity, *ek_ca, *policy, *log, *since, *custody;
+	int json, quiet;
+	char **bundles;
+	int n_bundles;
+};
+
+/* What the auditor supplied, loaded and checked once. */
+struct inputs {
+	uint8_t *identity_bytes;
+	size_t identity_len;
+	struct identity pinned;
+	uint8_t policy_hash[32];
+	uint8_t *log, *since;
+	size_t log_len, since_len;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: " PROG " [BUNDLE...] [--identity FILE] [--ek-ca CA.pem] [--policy FILE]\n"
+	        "                      [--log EXPORT [--since OLDER-EXPORT]] [--custody FILE]\n"
+	        "                      [--json] [--quiet] [--help] [--version]\n"
+	        "\n"
+	        "Verifies sealbox evidence bundles (X.sbx, with the custody file X.custody beside\n"
+	        "it when present) and the box's custody-log export, offline.  Never needs a\n"
+	        "secret; never decrypts.\n"
+	        "\n"
+	        "  --identity FILE   the box's identity file pinned at installation\n"
+	        "                    ('sealbox identity --out FILE'); bundles and the log must\n"
+	        "                    come from that box\n"
+	        "  --ek-ca CA.pem    check the TPM's EK certificate chain against this CA\n"
+	        "  --policy FILE     the policy expected in force: its SHA-256 must be the\n"
+	        "                    bundles' policy hash\n"
+	        "  --log EXPORT      verify this log export ('sealbox log export') and tie each\n"
+	        "                    bundle's custody to it\n"
+	        "  --since OLDER     an earlier export of the same box that EXPORT must extend\n"
+	        "  --custody FILE    the custody file of the one BUNDLE given\n"
+	        "  --json            one JSON document on stdout\n"
+	        "  --quiet           print only the VALID/INVALID lines\n"
+	        "\n"
+	        "Exit status: 0 everything valid, 1 something invalid, 2 usage or I/O error.\n"
+	        "See sealbox-verify(1) and docs/VERIFY.md.\n");
+}
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see '" PROG " --help')\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int io_error(const struct sbx_err *e)
+{
+	fputs(PROG ": ", stderr);
+	vr_print_safe(stderr, e->msg);
+	fputc('\n', stderr);
+	return EXIT_USAGE;
+}
+
+/* Reads a whole regular file of at most `cap` bytes.  SBX_EIO when it
+ * cannot be read, SBX_EFORMAT when it is too large. */
+static int load_file(const char *path, uint64_t cap, uint8_t **out, size_t *outlen,
+                     struct sbx_err *e)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	int fd, r = SBX_EIO;
+
+	*out = NULL;
+	*outlen = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		r = sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = sbx_fail(e, SBX_EIO, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > cap || (uint64_t)st.st_size > SIZE_MAX - 1) {
+		r = sbx_fail(e, SBX_EFORMAT, "%s: %jd bytes, more than %" PRIu64 " allowed", path,
+		             (intmax_t)st.st_size, cap);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		r = sbx_fail(e, SBX_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			r = sbx_fail(e, SBX_EIO, "%s: the file shrank while being read", path);
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	*out = buf;
+	buf = NULL; /* transferred */
+	*outlen = got;
+	r = 0;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int readable(const char *path, struct sbx_err *e)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return sbx_fail(e, SBX_EIO, "%s: not a regular file", path);
+	}
+	close(fd);
+	return 0;
+}
+
+/* The CA file is read again by identity_check; here only so that a wrong
+ * path is a usage error and not an invalid bundle. */
+static int check_ca_file(const char *path, struct sbx_err *e)
+{
+	FILE *f;
+	X509 *x;
+	int r;
+
+	r = readable(path, e);
+	if (r != 0)
+		return r;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (x == NULL)
+		return sbx_fail(e, SBX_EFORMAT, "--ek-ca %s: no PEM certificate in it", path);
+	X509_free(x);
+	return 0;
+}
+
+static int load_inputs(const struct opts *o, struct inputs *in, struct sbx_err *e)
+{
+	uint8_t *policy = NULL;
+	size_t policy_len = 0;
+	int r;
+
+	if (o->identity != NULL) {
+		r = load_file(o->identity, BUNDLE_MAX_IDENTITY, &in->identity_bytes,
+		              &in->identity_len, e);
+		if (r != 0)
+			return r;
+		if (identity_decode(in->identity_bytes, in->identity_len, &in->pinned) != 0)
+			return sbx_fail(e, SBX_EFORMAT, "--identity %s: not a sealbox identity file"
+			                " (write one with 'sealbox identity --out FILE')", o->identity);
+	}
+	if (o->ek_ca != NULL && (r = check_ca_file(o->ek_ca, e)) != 0)
+		return r;
+	if (o->policy != NULL) {
+		r = load_file(o->policy, MAX_POLICY_FILE, &policy, &policy_len, e);
+		if (r != 0)
+			return r;
+		r = hash_sha256(policy, policy_len, in->policy_hash);
+		free(policy);
+		if (r != 0)
+			return sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", o->policy);
+	}
+	if (o->log != NULL && (r = load_file(o->log, MAX_EXPORT_FILE, &in->log, &in->log_len, e)) != 0)
+		return r;
+	if (o->since != NULL &&
+	    (r = load_file(o->since, MAX_EXPORT_FILE, &in->since, &in->since_len, e)) != 0)
+		return r;
+	if (o->custody != NULL && (r = readable(o->custody, e)) != 0)
+		return r;
+	for (int i = 0; i < o->n_bundles; i++)
+		if ((r = readable(o->bundles[i], e)) != 0)
+			return r;
+	return 0;
+}
+
+static void verify_log(const struct opts *o, const struct inputs *in, struct vr_log *l)
+{
+	struct logexport_opts lo = { 0 };
+	struct sbx_err e = { 0 };
+
+	memset(l, 0, sizeof *l);
+	l->path = o->log;
+	l->since = o->since;
+	lo.pin_identity = in->identity_bytes;
+	lo.pin_identity_len = in->identity_len;
+	lo.ek_ca_pem = o->ek_ca;
+	lo.older = in->since;
+	lo.older_len = in->since_len;
+	lo.keep_going = 1;
+	l->rc = logexport_verify(in->log, in->log_len, &lo, &l->rep, &e);
+	l->ran = 1;
+	if (l->rc != 0)
+		snprintf(l->why, sizeof l->why, "%s", e.msg[0] ? e.msg : sbx_strerror(l->rc));
+}
+
+/* "<64 hex>.sbx" names its bundle: a file named after another bundle is
+ * a claim that does not hold.  Any other name is the auditor's business. */
+static void check_name(struct vr_bundle *vb)
+{
+	const char *base = strrchr(vb->path, '/');
+	char hex[65];
+	size_t n;
+
+	base = base != NULL ? base + 1 : vb->path;
+	n = strlen(base);
+	hash_hex(vb->id, 32, hex);
+	if (n != 68 || strcmp(base + 64, ".sbx") != 0 || strspn(base, "0123456789abcdef") != 64) {
+		vr_set(&vb->check[VR_NAME], VR_NOT_RUN, "the file is not named <bundle id>.sbx");
+		return;
+	}
+	if (memcmp(base, hex, 64) != 0)
+		vr_set(&vb->check[VR_NAME], VR_FAIL, "the file is named after bundle %.16s..., but"
+		       " its manifest hashes to %.16s...", base, hex);
+	else
+		vr_set(&vb->check[VR_NAME], VR_PASS, "the file name is the bundle id (SHA-256 of"
+		       " manifest.json)");
+}
+
+static const char *word(int v)
+{
+	return v > 0 ? "ok" : v == 0 ? "FAILED" : "not checked";
+}
+
+/* Turns bundle_verify's report into the checks.  bundle_verify runs every
+ * check in this same order and keeps the first failure's message, so that
+ * message is the reason of the first check that failed; the others get
+ * ours. */
+static void map_report(struct vr_bundle *vb, const struct bundle_report *rep,
+                       const struct sbx_err *e, const struct opts *o)
+{
+	static const enum vr_check order[] = { VR_SIGNATURE, VR_IDENTITY, VR_EK_CHAIN, VR_PIN,
+	                                       VR_CIPHERTEXT, VR_POLICY };
+	const struct identity_report *ir = &rep->identity;
+	int subs_ok = ir->sign_attrs_ok > 0 && ir->decrypt_attrs_ok > 0 && ir->ak_attrs_ok > 0 &&
+	              ir->certify_ok > 0 && ir->appliance_id_ok > 0;
+	int chain_failed = o->ek_ca != NULL && ir->ekcert_chain_ok == 0;
+
+	vb->identity = *ir;
+	vb->identity_checked = 1;
+	if (rep->signature_ok > 0)
+		vr_set(&vb->check[VR_SIGNATURE], VR_PASS, "manifest.sig verifies under the identity's"
+		       " signing key (namespace sealbox-bundle-v1)");
+	else
+		vr_set(&vb->check[VR_SIGNATURE], VR_FAIL, "manifest.sig does not verify under the"
+		       " identity's signing key");
+	/* The EK chain is a check of its own: identity_check's verdict
+	 * includes it, ours does not. */
+	if (rep->identity_ok > 0 || (subs_ok && chain_failed))
+		vr_set(&vb->check[VR_IDENTITY], VR_PASS, "signing key sign-only and fixedTPM, certified"
+		       " by the TPM's attestation key; appliance id = SHA-256 of the signing key");
+	else
+		vr_set(&vb->check[VR_IDENTITY], VR_FAIL, "signing key %s, decrypt key %s, attestation"
+		       " key %s, certification %s, appliance id %s", word(ir->sign_attrs_ok),
+		       word(ir->decrypt_attrs_ok), word(ir->ak_attrs_ok), word(ir->certify_ok),
+		       word(ir->appliance_id_ok));
+	if (o->ek_ca == NULL)
+		vr_set(&vb->check[VR_EK_CHAIN], VR_NOT_RUN, "no --ek-ca given: the EK certificates"
+		       " (%s) were not checked", ir->ekcert_present ? "present" : "absent");
+	else if (ir->ekcert_chain_ok > 0)
+		vr_set(&vb->check[VR_EK_CHAIN], VR_PASS, "the EK certificates chain to %s", o->ek_ca);
+	else
+		vr_set(&vb->check[VR_EK_CHAIN], VR_FAIL, "%s", ir->ekcert_present ?
+		       "an EK certificate does not chain to the given CA" :
+		       "the identity carries no EK certificate");
+	if (o->identity == NULL)
+		vr_set(&vb->check[VR_PIN], VR_NOT_RUN, "no --identity given: the bundle vouches for"
+		       " itself; compare its appliance id with the one pinned at installation");
+	else if (rep->pinned_ok > 0)
+		vr_set(&vb->check[VR_PIN], VR_PASS, "the bundle's identity is the pinned one (%s)",
+		       o->identity);
+	else
+		vr_set(&vb->check[VR_PIN], VR_FAIL, "the bundle's identity is not the one in %s: sealed"
+		       " by another box", o->identity);
+	if (rep->ciphertext_ok > 0)
+		vr_set(&vb->check[VR_CIPHERTEXT], VR_PASS, "payload.enc: %" PRIu64 " bytes, SHA-256 as"
+		       " in the manifest", vb->m.ciphertext_bytes);
+	else
+		vr_set(&vb->check[VR_CIPHERTEXT], VR_FAIL, "payload.enc's SHA-256 is not the"
+		       " manifest's: the ciphertext was changed");
+	if (o->policy == NULL)
+		vr_set(&vb->check[VR_POLICY], VR_NOT_RUN, "no --policy given");
+	else if (rep->policy_ok > 0)
+		vr_set(&vb->check[VR_POLICY], VR_PASS, "the policy hash is SHA-256 of %s", o->policy);
+	else
+		vr_set(&vb->check[VR_POLICY], VR_FAIL, "sealed under another policy than %s", o->policy);
+	if (e->msg[0] == '\0')
+		return;
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		struct vr_result *res = &vb->check[order[i]];
+
+		if (res->status == VR_FAIL) {
+			vr_set(res, VR_FAIL, "%s", e->msg);
+			break;
+		}
+	}
+}
+
+static char *custody_path_for(const char *bundle)
+{
+	size_t n = strlen(bundle);
+	char *p = malloc(n + sizeof ".custody");
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, bundle, n + 1);
+	if (n > 4 && strcmp(bundle + n - 4, ".sbx") == 0)
+		p[n - 4] = '\0';
+	strcat(p, ".custody");
+	return p;
+}
+
+static void verify_custody(struct vr_bundle *vb, const struct bundle *b, const char *path,
+                           const struct opts *o, const struct inputs *in, int log_ok)
+{
+	struct bundle_custody *c = NULL;
+	struct sth head;
+	struct sbx_err e = { 0 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char what[320];
+	int r;
+
+	vb->custody_path = path;
+	vr_set(&vb->check[VR_LOG_HEAD], VR_NOT_RUN, "the custody file did not verify");
+	vr_set(&vb->check[VR_LOG_RECORDS], VR_NOT_RUN, "the custody file did not verify");
+	r = load_file(path, MAX_CUSTODY_FILE, &buf, &len, &e);
+	if (r == SBX_EIO) {
+		vb->io_error = 1;
+		snprintf(vb->io_why, sizeof vb->io_why, "%s", e.msg);
+		goto out;
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		vr_set(&vb->check[VR_CUSTODY], VR_FAIL, "out of memory");
+		goto out;
+	}
+	if (r != 0 || (r = bundle_custody_decode(buf, len, c, &e)) != 0) {
+		vr_set(&vb->check[VR_CUSTODY], VR_FAIL, "%s", e.msg);
+		goto out;
+	}
+	vb->custody_decoded = 1;
+	vb->n_custody = c->n;
+	if (sth_decode(c->head, STH_ENCODED_LEN, &vb->head) != 0)
+		memset(&vb->head, 0, sizeof vb->head);
+	r = bundle_custody_verify(b, c, &head, &e);
+	if (r != 0) {
+		vr_set(&vb->check[VR_CUSTODY], VR_FAIL, "%s", e.msg);
+		goto out;
+	}
+	vb->head = head;
+	vr_set(&vb->check[VR_CUSTODY], VR_PASS, "%zu record%s of this bundle, each in the log's tree"
+	       " under a tree head of %" PRIu64 " records signed by the box (counter %" PRIu64 ")",
+	       c->n, c->n == 1 ? "" : "s", head.tree_size, head.counter);
+	if (o->log == NULL)
+		goto out;
+	if (!log_ok) {
+		vr_set(&vb->check[VR_LOG_HEAD], VR_NOT_RUN, "the log export did not verify");
+		vr_set(&vb->check[VR_LOG_RECORDS], VR_NOT_RUN, "the log export did not verify");
+		goto out;
+	}
+	sbx_err_clear(&e);
+	if (vlink_head(in->log, in->log_len, c->head, what, sizeof what, &e) == 0)
+		vr_set(&vb->check[VR_LOG_HEAD], VR_PASS, "%s", what);
+	else
+		vr_set(&vb->check[VR_LOG_HEAD], VR_FAIL, "%s", e.msg);
+	sbx_err_clear(&e);
+	if (vlink_records(in->log, in->log_len, c, what, sizeof what, &e) == 0)
+		vr_set(&vb->check[VR_LOG_RECORDS], VR_PASS, "%s", what);
+	else
+		vr_set(&vb->check[VR_LOG_RECORDS], VR_FAIL, "%s", e.msg);
+out:
+	if (c != NULL)
+		bundle_custody_free(c);
+	free(c);
+	free(buf);
+}
+
+static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const struct inputs *in,
+                          int log_ok)
+{
+	struct bundle *b = NULL;
+	struct bundle_verify_opts bo = { 0 };
+	struct bundle_report rep;
+	struct sbx_err e = { 0 };
+	char *custody = NULL, what[320];
+	struct stat st;
+	int r;
+
+	r = bundle_open(vb->path, &b, &e);
+	if (r == SBX_EIO) {
+		vb->io_error = 1;
+		snprintf(vb->io_why, sizeof vb->io_why, "%s", e.msg);
+		goto out;
+	}
+	if (r != 0) {
+		/* The container is read first, then the manifest parsed (its
+		 * messages start "manifest:"), then the rest. */
+		int stage = strncmp(e.msg, "manifest:", 9) == 0 ? VR_MANIFEST : VR_CONTAINER;
+
+		if (stage == VR_MANIFEST)
+			vr_set(&vb->check[VR_CONTAINER], VR_PASS, "four entries, names, types and sizes"
+			       " as FORMAT.md section 2 says");
+		vr_set(&vb->check[stage], VR_FAIL, "%s", e.msg);
+		for (int c = stage + 1; c < VR_N_CHECKS; c++)
+			vr_set(&vb->check[c], VR_NOT_RUN, "the bundle does not open");
+		goto out;
+	}
+	vb->opened = 1;
+	bundle_id(b, vb->id);
+	vb->m = *bundle_manifest(b);
+	vr_set(&vb->check[VR_CONTAINER], VR_PASS, "pax tar with exactly manifest.json,"
+	       " manifest.sig, identity.sbxi, payload.enc; nothing after");
+	vr_set(&vb->check[VR_MANIFEST], VR_PASS, "canonical, format version %u", vb->m.version);
+	check_name(vb);
+
+	bo.pinned = o->identity != NULL ? &in->pinned : NULL;
+	bo.ek_ca_pem = o->ek_ca;
+	bo.policy_hash = o->policy != NULL ? in->policy_hash : NULL;
+	memset(&rep, 0, sizeof rep);
+	rep.policy_ok = -1;
+	r = bundle_verify(b, &bo, &rep, &e);
+	if (r == SBX_EIO) {
+		vb->io_error = 1;
+		snprintf(vb->io_why, sizeof vb->io_why, "%s", e.msg);
+		goto out;
+	}
+	map_report(vb, &rep, &e, o);
+
+	if (o->custody != NULL) {
+		verify_custody(vb, b, o->custody, o, in, log_ok);
+	} else {
+		custody = custody_path_for(vb->path);
+		if (custody != NULL && stat(custody, &st) == 0) {
+			/* The report keeps the path: hand it to the bundle's record. */
+			verify_custody(vb, b, custody, o, in, log_ok);
+			custody = NULL; /* transferred */
+		} else {
+			vr_set(&vb->check[VR_CUSTODY], VR_NOT_RUN, "no custody file beside the bundle"
+			       " ('sealbox bundle export' writes <id>.custody)");
+		}
+	}
+	if (o->log != NULL && vb->custody_path == NULL) {
+		vr_set(&vb->check[VR_LOG_HEAD], VR_NOT_RUN, "no custody file");
+		vr_set(&vb->check[VR_LOG_RECORDS], VR_NOT_RUN, "no custody file");
+	}
+	if (o->log == NULL) {
+		vr_set(&vb->check[VR_LOG_HEAD], VR_NOT_RUN, "no --log given");
+		vr_set(&vb->check[VR_LOG_RECORDS], VR_NOT_RUN, "no --log given");
+		vr_set(&vb->check[VR_LOG_INGEST], VR_NOT_RUN, "no --log given");
+	} else if (!log_ok) {
+		vr_set(&vb->check[VR_LOG_INGEST], VR_NOT_RUN, "the log export did not verify");
+	} else {
+		sbx_err_clear(&e);
+		if (vlink_ingest(in->log, in->log_len, vb->id, &vb->m, what, sizeof what, &e) == 0)
+			vr_set(&vb->check[VR_LOG_INGEST], VR_PASS, "%s", what);
+		else
+			vr_set(&vb->check[VR_LOG_INGEST], VR_FAIL, "%s", e.msg);
+	}
+out:
+	free(custody);
+	bundle_close(b);
+}
+
+static int parse_args(int argc, char **argv, struct opts *o, int *done)
+{
+	enum { O_IDENTITY = 0x100, O_EKCA, O_POLICY, O_LOG, O_SINCE, O_CUSTODY, O_JSON,
+	       O_QUIET, O_HELP, O_VERSION };
+	static const struct option lo[] = {
+		{ "identity", required_argument, NULL, O_IDENTITY },
+		{ "ek-ca",    required_argument, NULL, O_EKCA },
+		{ "policy",   required_argument, NULL, O_POLICY },
+		{ "log",      required_argument, NULL, O_LOG },
+		{ "since",    required_argument, NULL, O_SINCE },
+		{ "custody",  required_argument, NULL, O_CUSTODY },
+		{ "json",     no_argument,       NULL, O_JSON },
+		{ "quiet",    no_argument,       NULL, O_QUIET },
+		{ "help",     no_argument,       NULL, O_HELP },
+		{ "version",  no_argument,       NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char **slot;
+	int c;
+
+	*done = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hqV", lo, NULL)) != -1) {
+		slot = NULL;
+		switch (c) {
+		case O_IDENTITY: slot = &o->identity; break;
+		case O_EKCA:     slot = &o->ek_ca; break;
+		case O_POLICY:   slot = &o->policy; break;
+		case O_LOG:      slot = &o->log; break;
+		case O_SINCE:    slot = &o->since; break;
+		case O_CUSTODY:  slot = &o->custody; break;
+		case O_JSON:     o->json = 1; break;
+		case 'q':
+		case O_QUIET:    o->quiet = 1; break;
+		case 'h':
+		case O_HELP:
+			usage(stdout);
+			*done = 1;
+			return EXIT_VALID;
+		case 'V':
+		case O_VERSION:
+			printf(PROG " %s\n", SBX_VERSION);
+			*done = 1;
+			return EXIT_VALID;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+		if (slot != NULL) {
+			if (*slot != NULL)
+				return usage_error("option '%s' given twice", argv[optind - 1]);
+			if (optarg[0] == '\0')
+				return usage_error("option '%s' needs a non-empty argument",
+				                   argv[optind - 1]);
+			*slot = optarg;
+		}
+	}
+	o->bundles = argv + optind;
+	o->n_bundles = argc - optind;
+	if (o->since != NULL && o->log == NULL)
+		return usage_error("--since needs --log");
+	if (o->n_bundles == 0 && o->log == NULL)
+		return usage_error("nothing to verify: give a BUNDLE or --log EXPORT");
+	if (o->custody != NULL && o->n_bundles != 1)
+		return usage_error("--custody needs exactly one BUNDLE");
+	return EXIT_VALID;
+}
+
+static void print_json(const struct opts *o, const struct inputs *in, const struct vr_log *l,
+                       const struct vr_bundle *vb, int valid)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, stdout);
+	jsonw_obj_open(&w, NULL);
+	jsonw_str(&w, "program", PROG);
+	jsonw_str(&w, "version", SBX_VERSION);
+	jsonw_bool(&w, "valid", valid);
+	jsonw_obj_open(&w, "pinned");
+	if (o->identity != NULL)
+		jsonw_hex(&w, "appliance_id", in->pinned.appliance_id, 32);
+	else
+		jsonw_null(&w, "appliance_id");
+	jsonw_bool(&w, "ek_ca", o->ek_ca != NULL);
+	if (o->policy != NULL)
+		jsonw_hex(&w, "policy_hash", in->policy_hash, 32);
+	else
+		jsonw_null(&w, "policy_hash");
+	jsonw_obj_close(&w);
+	if (o->log != NULL)
+		vr_json_log(&w, "log", l);
+	else
+		jsonw_null(&w, "log");
+	jsonw_arr_open(&w, "bundles");
+	for (int i = 0; i < o->n_bundles; i++)
+		vr_json_bundle(&w, &vb[i]);
+	jsonw_arr_close(&w);
+	jsonw_obj_close(&w);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct inputs in = { 0 };
+	struct sbx_err e = { 0 };
+	struct vr_bundle *vb = NULL;
+	struct vr_log *l = NULL;
+	int rc, done, valid = 1, io = 0, log_ok = 0;
+
+	rc = parse_args(argc, argv, &o, &done);
+	if (rc != EXIT_VALID || done)
+		goto out;
+	if (load_inputs(&o, &in, &e) != 0) {
+		rc = io_error(&e);
+		goto out;
+	}
+	vb = calloc((size_t)o.n_bundles + 1, sizeof *vb);
+	l = calloc(1, sizeof *l);
+	if (vb == NULL || l == NULL) {
+		fputs(PROG ": out of memory\n", stderr);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o.log != NULL) {
+		verify_log(&o, &in, l);
+		log_ok = vr_log_valid(l);
+		valid = valid && log_ok;
+	}
+	for (int i = 0; i < o.n_bundles; i++) {
+		vr_bundle_init(&vb[i], o.bundles[i]);
+		verify_bundle(&vb[i], &o, &in, log_ok);
+		io = io || vb[i].io_error;
+		valid = valid && vr_bundle_valid(&vb[i]);
+	}
+	if (o.json) {
+		print_json(&o, &in, l, vb, valid);
+	} else {
+		if (o.log != NULL) {
+			vr_print_log(stdout, l, o.quiet);
+			if (!o.quiet)
+				fputc('\n', stdout);
+		}
+		for (int i = 0; i < o.n_bundles; i++) {
+			vr_print_bundle(stdout, &vb[i], o.quiet);
+			if (!o.quiet)
+				fputc('\n', stdout);
+		}
+		fputs(io ? "ERROR (incomplete): " : valid ? "VALID: " : "INVALID: ", stdout);
+		if (o.n_bundles > 0)
+			printf("%d bundle%s%s\n", o.n_bundles, o.n_bundles == 1 ? "" : "s",
+			       o.log != NULL ? " and the log export" : "");
+		else
+			puts("the log export");
+	}
+	for (int i = 0; i < o.n_bundles; i++)
+		if (vb[i].io_error) {
+			fputs(PROG ": ", stderr);
+			vr_print_safe(stderr, vb[i].io_why);
+			fputc('\n', stderr);
+		}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, PROG ": writing the report failed: %s\n", strerror(errno));
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	rc = io ? EXIT_USAGE : valid ? EXIT_VALID : EXIT_INVALID;
+out:
+	if (vb != NULL)
+		for (int i = 0; i < o.n_bundles; i++)
+			if (vb[i].custody_path != NULL && vb[i].custody_path != o.custody)
+				free((char *)vb[i].custody_path);
+	free(vb);
+	free(l);
+	free(in.identity_bytes);
+	free(in.log);
+	free(in.since);
+	return rc;
+}

@@ -1,0 +1,447 @@
+#include "export/staging.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/hash.h"
+#include "export/atomic.h"
+
+/* Our own tree is at most staging/<bundle>/images/<file>. */
+#define MAX_DEPTH 4
+#define MAX_SUBDIRS 64
+
+struct staging {
+	char *out;              /* the output directory as given */
+	char *parent;           /* its parent directory */
+	char *path;             /* the staging directory */
+	int parent_fd, fd;
+	int sub[MAX_SUBDIRS];
+	size_t n_sub;
+};
+
+/* out_dir without trailing slashes, split into parent and last component. */
+static int split(const char *out_dir, char **parent, char **base)
+{
+	size_t n = strlen(out_dir);
+	char *copy, *slash;
+
+	*parent = *base = NULL;
+	while (n > 1 && out_dir[n - 1] == '/')
+		n--;
+	copy = strndup(out_dir, n);
+	if (copy == NULL)
+		return SBX_ENOMEM;
+	slash = strrchr(copy, '/');
+	if (slash == NULL) {
+		*parent = strdup(".");
+		*base = copy;
+	} else {
+		*base = strdup(slash + 1);
+		*slash = '\0';
+		*parent = strdup(slash == copy ? "/" : copy);
+		free(copy);
+	}
+	if (*parent == NULL || *base == NULL) {
+		free(*parent);
+		free(*base);
+		*parent = *base = NULL;
+		return SBX_ENOMEM;
+	}
+	return 0;
+}
+
+/* 0 when out_dir may become the output: absent, or an empty directory. */
+static int check_out(const char *out_dir, struct sbx_err *e)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int fd, r = 0;
+
+	if (lstat(out_dir, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return sbx_fail(e, SBX_EIO, "%s: %s", out_dir, strerror(errno));
+	}
+	if (S_ISLNK(st.st_mode))
+		return sbx_fail(e, SBX_EEXIST, "%s is a symbolic link: give a new directory", out_dir);
+	if (!S_ISDIR(st.st_mode))
+		return sbx_fail(e, SBX_EEXIST, "%s exists and is not a directory: give a new"
+		                " directory", out_dir);
+	fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return sbx_fail(e, SBX_EIO, "%s: %s", out_dir, strerror(errno));
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return sbx_fail(e, SBX_EIO, "%s: %s", out_dir, strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = sbx_fail(e, SBX_EEXIST, "%s exists and is not empty: sealbox-open writes only"
+		             " into a new or empty directory", out_dir);
+		break;
+	}
+	closedir(d);
+	return r;
+}
+
+int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e)
+{
+	struct staging *s = NULL;
+	char *base = NULL;
+	int r;
+
+	*out = NULL;
+	if (out_dir == NULL || out_dir[0] == '\0')
+		return sbx_fail(e, SBX_EINVAL, "no output directory");
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return sbx_fail(e, SBX_ENOMEM, "out of memory");
+	s->parent_fd = s->fd = -1;
+	s->out = strdup(out_dir);
+	r = s->out != NULL ? split(out_dir, &s->parent, &base) : SBX_ENOMEM;
+	if (r != 0) {
+		r = sbx_fail(e, r, "out of memory");
+		goto out;
+	}
+	if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 ||
+	    base[0] == '\0') {
+		r = sbx_fail(e, SBX_EINVAL, "%s: give a new directory to create", out_dir);
+		goto out;
+	}
+	r = check_out(out_dir, e);
+	if (r != 0)
+		goto out;
+	s->parent_fd = open(s->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->parent_fd < 0) {
+		r = sbx_fail(e, SBX_EIO, "%s: %s (the parent of the output directory must exist)",
+		             s->parent, strerror(errno));
+		goto out;
+	}
+	if (asprintf(&s->path, "%s/.%s.open-XXXXXX", s->parent, base) < 0) {
+		s->path = NULL;
+		r = sbx_fail(e, SBX_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* mkdtemp: mode 0700, a fresh unpredictable name, never an existing one. */
+	if (mkdtemp(s->path) == NULL) {
+		r = sbx_fail(e, SBX_EIO, "cannot create a staging directory in %s: %s", s->parent,
+		             strerror(errno));
+		free(s->path);
+		s->path = NULL;
+		goto out;
+	}
+	s->fd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->fd < 0) {
+		r = sbx_fail(e, SBX_EIO, "%s: %s", s->path, strerror(errno));
+		goto out;
+	}
+	*out = s;
+	s = NULL; /* transferred */
+	r = 0;
+out:
+	free(base);
+	if (s != NULL)
+		staging_abort(s);
+	return r;
+}
+
+const char *staging_path(const struct staging *s)
+{
+	return s->path;
+}
+
+int staging_fd(const struct staging *s)
+{
+	return s->fd;
+}
+
+int staging_mkdir(struct staging *s, const char *name, int *fd, struct sbx_err *e)
+{
+	*fd = -1;
+	if (strchr(name, '/') != NULL || name[0] == '.' || name[0] == '\0')
+		return sbx_fail(e, SBX_EINVAL, "internal: bad staging directory name");
+	if (s->n_sub >= MAX_SUBDIRS)
+		return sbx_fail(e, SBX_EINVAL, "at most %d bundles at once", MAX_SUBDIRS);
+	if (mkdirat(s->fd, name, 0700) != 0)
+		return sbx_fail(e, SBX_EIO, "%s/%s: %s", s->path, name, strerror(errno));
+	*fd = openat(s->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0)
+		return sbx_fail(e, SBX_EIO, "%s/%s: %s", s->path, name, strerror(errno));
+	s->sub[s->n_sub++] = *fd;
+	return 0;
+}
+
+int staging_write_file(int dirfd, const char *name, const void *p, size_t n,
+                       struct sbx_err *e)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return sbx_fail(e, SBX_EIO, "cannot create %s: %s", name, strerror(errno));
+	if (atomic_write_all(fd, p, n) != 0)
+		r = sbx_fail(e, SBX_EIO, "cannot write %s: %s", name, strerror(errno));
+	if (close(fd) != 0 && r == 0)
+		r = sbx_fail(e, SBX_EIO, "cannot write %s: %s", name, strerror(errno));
+	return r;
+}
+
+/* Removes everything below dirfd (ours: directories and regular files). */
+static void remove_tree(int dirfd, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = dup(dirfd);
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			continue;
+		if ((errno == EISDIR || errno == EPERM) && depth < MAX_DEPTH) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                 O_CLOEXEC);
+
+			if (sub >= 0) {
+				remove_tree(sub, depth + 1);
+				close(sub);
+			}
+			unlinkat(dirfd, de->d_name, AT_REMOVEDIR);
+		}
+	}
+	closedir(d);
+}
+
+static void release(struct staging *s)
+{
+	for (size_t i = 0; i < s->n_sub; i++)
+		close(s->sub[i]);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->parent_fd >= 0)
+		close(s->parent_fd);
+	free(s->out);
+	free(s->parent);
+	free(s->path);
+	free(s);
+}
+
+void staging_abort(struct staging *s)
+{
+	if (s == NULL)
+		return;
+	if (s->fd >= 0 && s->path != NULL) {
+		remove_tree(s->fd, 1);
+		rmdir(s->path);
+	}
+	release(s);
+}
+
+int staging_commit(struct staging *s, struct sbx_err *e)
+{
+	int r;
+
+	if (syncfs(s->fd) != 0) {
+		r = sbx_fail(e, SBX_EIO, "flushing %s to disk failed: %s", s->path, strerror(errno));
+		goto fail;
+	}
+	/* Replaces nothing but an empty directory: rename(2) fails with
+	 * ENOTEMPTY/EEXIST if out_dir filled up in the meantime. */
+	if (rename(s->path, s->out) != 0) {
+		r = sbx_fail(e, errno == ENOTEMPTY || errno == EEXIST ? SBX_EEXIST : SBX_EIO,
+		             "cannot move the opened files into %s: %s", s->out, strerror(errno));
+		goto fail;
+	}
+	if (fsync(s->parent_fd) != 0) {
+		/* The files are in place but their directory entry may not be
+		 * durable: say so rather than call it done. */
+		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", s->parent, strerror(errno));
+		release(s);
+		return r;
+	}
+	release(s);
+	return 0;
+fail:
+	staging_abort(s);
+	return r;
+}
+
+/* ---- Items ---------------------------------------------------------------- */
+
+int item_writer_init(struct item_writer *w, int dirfd)
+{
+	memset(w, 0, sizeof *w);
+	w->dirfd = dirfd;
+	w->imgfd = -1;
+	for (int k = 0; k < ITEM_SLOTS; k++) {
+		w->fd[k] = -1;
+		w->h[k] = hash_new();
+		if (w->h[k] == NULL)
+			return SBX_ENOMEM;
+	}
+	return 0;
+}
+
+static int name_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-' || c == '~';
+}
+
+/* docs/FORMAT.md 5.2; NULL if the path is not one an opener may create. */
+static const char *image_name(const char *path)
+{
+	const char *n;
+	size_t len;
+
+	if (strncmp(path, "images/", 7) != 0)
+		return NULL;
+	n = path + 7;
+	len = strlen(n);
+	if (len < 1 || len > 500 || n[0] == '.')
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		if (!name_char((unsigned char)n[i]))
+			return NULL;
+	return n;
+}
+
+static int close_slot(struct item_writer *w, int k, struct sbx_err *e)
+{
+	struct staging_item *it;
+	int r = 0;
+
+	if (w->fd[k] < 0)
+		return 0;
+	it = &w->items[w->idx[k]];
+	if (hash_final(w->h[k], it->sha256) != 0)
+		r = sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", it->path);
+	if (close(w->fd[k]) != 0 && r == 0)
+		r = sbx_fail(e, SBX_EIO, "cannot write %s: %s", it->path, strerror(errno));
+	w->fd[k] = -1;
+	return r;
+}
+
+static int slot_of(uint32_t no)
+{
+	return no < 2 ? (int)no : 2;
+}
+
+int item_writer_begin(void *arg, uint32_t no, const char *path, struct sbx_err *e)
+{
+	static const char *const text[2] = { "reads.jsonl", "reads.csv" };
+	struct item_writer *w = arg;
+	struct staging_item *it;
+	const char *img = NULL;
+	int k = slot_of(no), r, dir;
+
+	if (no != w->n)
+		return sbx_fail(e, SBX_EFORMAT, "payload: item %u declared out of order", no);
+	if (k < 2 ? strcmp(path, text[k]) != 0 : (img = image_name(path)) == NULL)
+		return sbx_fail(e, SBX_EFORMAT, "payload: item %u has a path an opener never"
+		                " writes", no);
+	r = close_slot(w, k, e);
+	if (r != 0)
+		return r;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		struct staging_item *ni = realloc(w->items, cap * sizeof *ni);
+
+		if (ni == NULL)
+			return sbx_fail(e, SBX_ENOMEM, "out of memory");
+		w->items = ni;
+		w->cap = cap;
+	}
+	it = &w->items[w->n];
+	memset(it, 0, sizeof *it);
+	it->path = strdup(path);
+	if (it->path == NULL)
+		return sbx_fail(e, SBX_ENOMEM, "out of memory");
+	w->n++;
+	if (img != NULL && w->imgfd < 0) {
+		if (mkdirat(w->dirfd, "images", 0700) != 0)
+			return sbx_fail(e, SBX_EIO, "cannot create images/: %s", strerror(errno));
+		w->imgfd = openat(w->dirfd, "images", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		                  O_CLOEXEC);
+		if (w->imgfd < 0)
+			return sbx_fail(e, SBX_EIO, "cannot open images/: %s", strerror(errno));
+	}
+	dir = img != NULL ? w->imgfd : w->dirfd;
+	/* O_EXCL: a second item of the same name fails instead of overwriting. */
+	w->fd[k] = openat(dir, img != NULL ? img : path,
+	                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (w->fd[k] < 0)
+		return sbx_fail(e, errno == EEXIST ? SBX_EFORMAT : SBX_EIO, "cannot create %s: %s",
+		                path, strerror(errno));
+	w->idx[k] = w->n - 1;
+	if (img != NULL)
+		w->images++;
+	return 0;
+}
+
+int item_writer_data(void *arg, uint32_t no, const uint8_t *p, size_t n, struct sbx_err *e)
+{
+	struct item_writer *w = arg;
+	struct staging_item *it;
+	int k = slot_of(no);
+
+	if (w->fd[k] < 0 || w->idx[k] != no)
+		return sbx_fail(e, SBX_EFORMAT, "payload: data for item %u, which is not open", no);
+	it = &w->items[no];
+	if (atomic_write_all(w->fd[k], p, n) != 0)
+		return sbx_fail(e, SBX_EIO, "cannot write %s: %s", it->path, strerror(errno));
+	if (hash_update(w->h[k], p, n) != 0)
+		return sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", it->path);
+	it->size += n;
+	w->bytes += n;
+	if (k == 0)
+		for (size_t i = 0; i < n; i++)
+			w->jsonl_lines += p[i] == '\n';
+	return 0;
+}
+
+int item_writer_finish(struct item_writer *w, struct sbx_err *e)
+{
+	int r = 0;
+
+	for (int k = 0; k < ITEM_SLOTS; k++) {
+		int rk = close_slot(w, k, e);
+
+		r = r != 0 ? r : rk;
+	}
+	return r;
+}
+
+void item_writer_free(struct item_writer *w)
+{
+	for (int k = 0; k < ITEM_SLOTS; k++) {
+		if (w->fd[k] >= 0)
+			close(w->fd[k]);
+		hash_free(w->h[k]);
+	}
+	if (w->imgfd >= 0)
+		close(w->imgfd);
+	for (size_t i = 0; i < w->n; i++)
+		free(w->items[i].path);
+	free(w->items);
+	memset(w, 0, sizeof *w);
+	w->imgfd = -1;
+	for (int k = 0; k < ITEM_SLOTS; k++)
+		w->fd[k] = -1;
+}

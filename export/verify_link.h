@@ -1,0 +1,35 @@
+/* Ties one bundle to a custody-log export that already verified
+ * (logexport_verify returned 0): its custody head is one of the export's
+ * signed heads or is consistent with them, its custody records are the
+ * export's records at the same leaf indexes, and the export holds the
+ * bundle's ingest record.  docs/VERIFY.md ("log-head", "log-records",
+ * "log-ingest").  Each function returns 0 or SBX_EVERIFY/SBX_EFORMAT and says
+ * why in one line either way (`what`, `e`).  Core library. */
+#ifndef SBX_VERIFY_LINK_H
+#define SBX_VERIFY_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/err.h"
+#include "export/bundle.h"
+#include "export/sth.h"
+
+/* The head is one of the export's heads (byte for byte), or covers no more
+ * records than the export and its root is the Merkle tree of the export's
+ * first tree_size records. */
+int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH_ENCODED_LEN],
+               char *what, size_t what_cap, struct sbx_err *e);
+
+/* Every custody record is byte for byte the export's record at its
+ * leaf_index. */
+int vlink_records(const uint8_t *exp, size_t exp_len, const struct bundle_custody *c,
+                  char *what, size_t what_cap, struct sbx_err *e);
+
+/* The export holds exactly one successful ingest record naming bundle_id,
+ * for the manifest's case and policy. */
+int vlink_ingest(const uint8_t *exp, size_t exp_len, const uint8_t bundle_id[static 32],
+                 const struct bundle_manifest *m, char *what, size_t what_cap,
+                 struct sbx_err *e);
+
+#endif
