@@ -91,7 +91,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ       ?= 0
 
-.PHONY: all check asan demo install uninstall clean bench fuzz fuzz-bins analyze deps tests
+.PHONY: all check asan demo install uninstall clean fuzz fuzz-bins deps tests
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -182,6 +182,10 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# Further targets (bench, vm-test, analyze, fault campaigns) live in mk/*.mk,
+# one file each, so they can grow without touching the build above.
+include $(wildcard mk/*.mk)
 
 .SECONDARY:
 

@@ -82,6 +82,15 @@ static int spool_emit(void *arg, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* The stream reports only that its output failed; the errno (ENOSPC, EIO)
+ * is what a person needs to read, so it replaces that message. */
+static void spool_error(const struct bundle_writer *w, struct sbx_err *e)
+{
+	sbx_err_clear(e);
+	sbx_fail(e, SBX_EIO, "bundle: writing the spool in %s failed: %s", w->dir,
+	         strerror(w->spool_errno));
+}
+
 /* Framing output: into the encryptor. */
 static int frame_out(void *arg, const void *p, size_t n, struct sbx_err *e)
 {
@@ -89,8 +98,7 @@ static int frame_out(void *arg, const void *p, size_t n, struct sbx_err *e)
 	int r = stream_enc_push(w->enc, p, n, e);
 
 	if (r == SBX_EIO && w->spool_errno != 0)
-		sbx_fail(e, r, "bundle: writing the spool in %s failed: %s", w->dir,
-		         strerror(w->spool_errno));
+		spool_error(w, e);
 	return r;
 }
 
@@ -342,7 +350,7 @@ static int inject(const struct bundle_writer *w, int step, struct sbx_err *e)
 
 struct tar_out {
 	int fd;
-	int err;
+	int err;        /* errno of a failed write */
 };
 
 static la_ssize_t tar_write(struct archive *a, void *arg, const void *buf, size_t n)
@@ -351,7 +359,7 @@ static la_ssize_t tar_write(struct archive *a, void *arg, const void *buf, size_
 
 	if (atomic_write_all(t->fd, buf, n) != 0) {
 		t->err = errno;
-		archive_set_error(a, errno, "write failed");
+		archive_set_error(a, t->err, "write failed: %s", strerror(t->err));
 		return -1;
 	}
 	return (la_ssize_t)n;
@@ -479,8 +487,6 @@ static int tar_assemble(struct bundle_writer *w, int fd, const char *manifest, s
 	}
 	r = 0;
 out:
-	if (r != 0 && t.err != 0)
-		sbx_fail(e, SBX_EIO, "bundle: writing %s failed: %s", w->dir, strerror(t.err));
 	if (a != NULL)
 		archive_write_free(a);
 	return r;
@@ -556,8 +562,7 @@ int bundle_writer_finish(struct bundle_writer *w, bundle_sign_fn sign, void *sig
 	if (r == 0)
 		r = stream_enc_final(w->enc, e);
 	if (r == SBX_EIO && w->spool_errno != 0)
-		sbx_fail(e, r, "bundle: writing the spool in %s failed: %s", w->dir,
-		         strerror(w->spool_errno));
+		spool_error(w, e);
 	if (r == 0)
 		r = inject(w, STEP_PAYLOAD, e);
 	if (r != 0)

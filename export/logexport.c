@@ -947,74 +947,80 @@ static void json_tri(struct jsonw *j, const char *key, int v)
 		jsonw_bool(j, key, v);
 }
 
-void logexport_report_json(FILE *f, const struct logexport_report *rep)
+void logexport_report_jsonw(struct jsonw *w, const struct logexport_report *rep)
 {
 	const struct identity_report *ir = &rep->identity;
+
+	jsonw_hex(w, "appliance_id", rep->appliance_id, 32);
+	jsonw_u64(w, "records", rep->records);
+	jsonw_u64(w, "heads", rep->heads);
+	jsonw_u64(w, "first_time_ms", rep->first_time_ms);
+	jsonw_u64(w, "last_time_ms", rep->last_time_ms);
+	if (rep->have_last_head)
+		json_head(w, "last_head", &rep->last_head);
+	else
+		jsonw_null(w, "last_head");
+	jsonw_obj_open(w, "events");
+	for (int k = 0; k < LOGEXPORT_EVENT_SLOTS && logrec_events[k] != NULL; k++)
+		jsonw_u64(w, logrec_events[k], rep->events[k]);
+	jsonw_obj_close(w);
+	jsonw_obj_open(w, "outcomes");
+	for (int k = 0; k < LOGEXPORT_OUTCOME_SLOTS && logrec_outcomes[k] != NULL; k++)
+		jsonw_u64(w, logrec_outcomes[k], rep->outcomes[k]);
+	jsonw_obj_close(w);
+	jsonw_obj_open(w, "identity");
+	jsonw_bool(w, "checked", rep->identity_checked);
+	jsonw_i64(w, "rc", rep->identity_rc);
+	jsonw_bool(w, "sign_attrs_ok", ir->sign_attrs_ok > 0);
+	jsonw_bool(w, "decrypt_attrs_ok", ir->decrypt_attrs_ok > 0);
+	jsonw_bool(w, "ak_attrs_ok", ir->ak_attrs_ok > 0);
+	jsonw_bool(w, "certify_ok", ir->certify_ok > 0);
+	jsonw_bool(w, "ekcert_present", ir->ekcert_present > 0);
+	json_tri(w, "ekcert_chain_ok", ir->ekcert_chain_ok);
+	jsonw_bool(w, "appliance_id_ok", ir->appliance_id_ok > 0);
+	jsonw_obj_close(w);
+	if (rep->check[LOGEXPORT_OLDER].status != LOGEXPORT_NOT_RUN) {
+		jsonw_obj_open(w, "older");
+		jsonw_u64(w, "records", rep->older_records);
+		jsonw_u64(w, "heads", rep->older_heads);
+		if (rep->have_older_head)
+			json_head(w, "last_head", &rep->older_last_head);
+		else
+			jsonw_null(w, "last_head");
+		jsonw_obj_close(w);
+	} else {
+		jsonw_null(w, "older");
+	}
+	if (rep->check[LOGEXPORT_CONSISTENCY].status != LOGEXPORT_NOT_RUN) {
+		jsonw_obj_open(w, "consistency");
+		jsonw_u64(w, "m", rep->consistency_m);
+		jsonw_u64(w, "n", rep->consistency_n);
+		jsonw_u64(w, "proof_hashes", rep->consistency_proof_len);
+		jsonw_obj_close(w);
+	} else {
+		jsonw_null(w, "consistency");
+	}
+	jsonw_obj_open(w, "checks");
+	for (int c = 0; c < LOGEXPORT_N_CHECKS; c++) {
+		const struct logexport_result *res = &rep->check[c];
+
+		jsonw_obj_open(w, check_names[c]);
+		jsonw_str(w, "status", res->status == LOGEXPORT_PASS ? "pass" :
+		          res->status == LOGEXPORT_FAIL ? "fail" : "not_run");
+		jsonw_u64(w, "failures", res->failures);
+		jsonw_str(w, "why", res->why);
+		jsonw_obj_close(w);
+	}
+	jsonw_obj_close(w);
+	}
+
+void logexport_report_json(FILE *f, const struct logexport_report *rep)
+{
 	struct jsonw j;
 
 	jsonw_init(&j, f);
 	jsonw_obj_open(&j, NULL);
 	jsonw_bool(&j, "verified", report_ok(rep));
-	jsonw_hex(&j, "appliance_id", rep->appliance_id, 32);
-	jsonw_u64(&j, "records", rep->records);
-	jsonw_u64(&j, "heads", rep->heads);
-	jsonw_u64(&j, "first_time_ms", rep->first_time_ms);
-	jsonw_u64(&j, "last_time_ms", rep->last_time_ms);
-	if (rep->have_last_head)
-		json_head(&j, "last_head", &rep->last_head);
-	else
-		jsonw_null(&j, "last_head");
-	jsonw_obj_open(&j, "events");
-	for (int k = 0; k < LOGEXPORT_EVENT_SLOTS && logrec_events[k] != NULL; k++)
-		jsonw_u64(&j, logrec_events[k], rep->events[k]);
-	jsonw_obj_close(&j);
-	jsonw_obj_open(&j, "outcomes");
-	for (int k = 0; k < LOGEXPORT_OUTCOME_SLOTS && logrec_outcomes[k] != NULL; k++)
-		jsonw_u64(&j, logrec_outcomes[k], rep->outcomes[k]);
-	jsonw_obj_close(&j);
-	jsonw_obj_open(&j, "identity");
-	jsonw_bool(&j, "checked", rep->identity_checked);
-	jsonw_i64(&j, "rc", rep->identity_rc);
-	jsonw_bool(&j, "sign_attrs_ok", ir->sign_attrs_ok > 0);
-	jsonw_bool(&j, "decrypt_attrs_ok", ir->decrypt_attrs_ok > 0);
-	jsonw_bool(&j, "ak_attrs_ok", ir->ak_attrs_ok > 0);
-	jsonw_bool(&j, "certify_ok", ir->certify_ok > 0);
-	jsonw_bool(&j, "ekcert_present", ir->ekcert_present > 0);
-	json_tri(&j, "ekcert_chain_ok", ir->ekcert_chain_ok);
-	jsonw_bool(&j, "appliance_id_ok", ir->appliance_id_ok > 0);
-	jsonw_obj_close(&j);
-	if (rep->check[LOGEXPORT_OLDER].status != LOGEXPORT_NOT_RUN) {
-		jsonw_obj_open(&j, "older");
-		jsonw_u64(&j, "records", rep->older_records);
-		jsonw_u64(&j, "heads", rep->older_heads);
-		if (rep->have_older_head)
-			json_head(&j, "last_head", &rep->older_last_head);
-		else
-			jsonw_null(&j, "last_head");
-		jsonw_obj_close(&j);
-	} else {
-		jsonw_null(&j, "older");
-	}
-	if (rep->check[LOGEXPORT_CONSISTENCY].status != LOGEXPORT_NOT_RUN) {
-		jsonw_obj_open(&j, "consistency");
-		jsonw_u64(&j, "m", rep->consistency_m);
-		jsonw_u64(&j, "n", rep->consistency_n);
-		jsonw_u64(&j, "proof_hashes", rep->consistency_proof_len);
-		jsonw_obj_close(&j);
-	} else {
-		jsonw_null(&j, "consistency");
-	}
-	jsonw_obj_open(&j, "checks");
-	for (int c = 0; c < LOGEXPORT_N_CHECKS; c++) {
-		const struct logexport_result *res = &rep->check[c];
-
-		jsonw_obj_open(&j, check_names[c]);
-		jsonw_str(&j, "status", res->status == LOGEXPORT_PASS ? "pass" :
-		          res->status == LOGEXPORT_FAIL ? "fail" : "not_run");
-		jsonw_u64(&j, "failures", res->failures);
-		jsonw_str(&j, "why", res->why);
-		jsonw_obj_close(&j);
-	}
-	jsonw_obj_close(&j);
+	logexport_report_jsonw(&j, rep);
 	jsonw_obj_close(&j);
 }

@@ -123,5 +123,9 @@ const char *logexport_check_name(enum logexport_check c);
 /* Renderings of a report: plain text for people, JSON for tools. */
 void logexport_report_print(FILE *f, const struct logexport_report *rep);
 void logexport_report_json(FILE *f, const struct logexport_report *rep);
+struct jsonw;
+/* The report's members (docs/LOG-EXPORT.md section 3) into an object the
+ * caller has open: one schema for every program that reports a log. */
+void logexport_report_jsonw(struct jsonw *w, const struct logexport_report *rep);
 
 #endif

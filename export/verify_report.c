@@ -73,7 +73,7 @@ int vr_bundle_valid(const struct vr_bundle *b)
 
 int vr_log_valid(const struct vr_log *l)
 {
-	return !l->io_error && l->ran && l->rc == 0;
+	return l->ran && l->rc == 0;
 }
 
 /* ---- For people ---------------------------------------------------------- */
@@ -199,11 +199,7 @@ void vr_print_log(FILE *f, const struct vr_log *l, int quiet)
 			fputc(')', f);
 		}
 		fputc('\n', f);
-		if (l->io_error) {
-			fputs("  cannot read: ", f);
-			vr_print_safe(f, l->io_why);
-			fputc('\n', f);
-		} else if (l->ran) {
+		if (l->ran) {
 			logexport_report_print(f, &l->rep);
 			if (l->rc != 0) {
 				fputs("  first failure: ", f);
@@ -212,8 +208,7 @@ void vr_print_log(FILE *f, const struct vr_log *l, int quiet)
 			}
 		}
 	}
-	fputs(l->io_error ? "ERROR: log export " : vr_log_valid(l) ? "VALID: log export " :
-	      "INVALID: log export ", f);
+	fputs(vr_log_valid(l) ? "VALID: log export " : "INVALID: log export ", f);
 	vr_print_safe(f, l->path);
 	fputc('\n', f);
 }
@@ -358,75 +353,17 @@ void vr_json_bundle(struct jsonw *w, const struct vr_bundle *b)
 	jsonw_obj_close(w);
 }
 
-/* The schema of docs/LOG-EXPORT.md section 3, as a member of our document. */
-static void json_logexport(struct jsonw *w, const struct logexport_report *rep)
-{
-	jsonw_hex(w, "appliance_id", rep->appliance_id, 32);
-	jsonw_u64(w, "records", rep->records);
-	jsonw_u64(w, "heads", rep->heads);
-	jsonw_u64(w, "first_time_ms", rep->first_time_ms);
-	jsonw_u64(w, "last_time_ms", rep->last_time_ms);
-	if (rep->have_last_head)
-		json_head(w, "last_head", &rep->last_head);
-	else
-		jsonw_null(w, "last_head");
-	jsonw_obj_open(w, "events");
-	for (int k = 0; k < LOGEXPORT_EVENT_SLOTS && logrec_events[k] != NULL; k++)
-		jsonw_u64(w, logrec_events[k], rep->events[k]);
-	jsonw_obj_close(w);
-	jsonw_obj_open(w, "outcomes");
-	for (int k = 0; k < LOGEXPORT_OUTCOME_SLOTS && logrec_outcomes[k] != NULL; k++)
-		jsonw_u64(w, logrec_outcomes[k], rep->outcomes[k]);
-	jsonw_obj_close(w);
-	json_identity(w, rep->identity_checked, &rep->identity);
-	if (rep->check[LOGEXPORT_OLDER].status != LOGEXPORT_NOT_RUN) {
-		jsonw_obj_open(w, "older");
-		jsonw_u64(w, "records", rep->older_records);
-		jsonw_u64(w, "heads", rep->older_heads);
-		if (rep->have_older_head)
-			json_head(w, "last_head", &rep->older_last_head);
-		else
-			jsonw_null(w, "last_head");
-		jsonw_obj_close(w);
-	} else {
-		jsonw_null(w, "older");
-	}
-	if (rep->check[LOGEXPORT_CONSISTENCY].status != LOGEXPORT_NOT_RUN) {
-		jsonw_obj_open(w, "consistency");
-		jsonw_u64(w, "m", rep->consistency_m);
-		jsonw_u64(w, "n", rep->consistency_n);
-		jsonw_u64(w, "proof_hashes", rep->consistency_proof_len);
-		jsonw_obj_close(w);
-	} else {
-		jsonw_null(w, "consistency");
-	}
-	jsonw_obj_open(w, "checks");
-	for (int c = 0; c < LOGEXPORT_N_CHECKS; c++) {
-		const struct logexport_result *res = &rep->check[c];
-
-		jsonw_obj_open(w, logexport_check_name((enum logexport_check)c));
-		jsonw_str(w, "status", res->status == LOGEXPORT_PASS ? "pass" :
-		          res->status == LOGEXPORT_FAIL ? "fail" : "not_run");
-		jsonw_u64(w, "failures", res->failures);
-		json_text(w, "why", res->why);
-		jsonw_obj_close(w);
-	}
-	jsonw_obj_close(w);
-}
-
 void vr_json_log(struct jsonw *w, const char *key, const struct vr_log *l)
 {
 	jsonw_obj_open(w, key);
 	json_text(w, "path", l->path);
 	json_text(w, "since", l->since);
 	jsonw_bool(w, "valid", vr_log_valid(l));
-	if (l->io_error)
-		json_text(w, "error", l->io_why);
-	else if (l->ran && l->rc != 0)
+	if (l->ran && l->rc != 0)
 		json_text(w, "error", l->why);
 	else
 		jsonw_null(w, "error");
 	if (l->ran)
-		json_logexport(w, &l->rep);
+		logexport_report_jsonw(w, &l->rep);
 	jsonw_obj_close(w);
 }

@@ -59,8 +59,6 @@ struct vr_bundle {
 
 struct vr_log {
 	const char *path, *since;
-	int io_error;
-	char io_why[512];
 	int ran;                /* logexport_verify ran: rc, why and rep are set */
 	int rc;
 	char why[512];

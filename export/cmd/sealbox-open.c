@@ -642,10 +642,15 @@ static int decrypt_one(struct ctx *c, size_t i)
 		r = item_writer_finish(&ob->items, &e);
 	OPENSSL_cleanse(c->cek[i], 32);
 	c->have_cek[i] = 0;
-	if (r == SBX_EIO || r == SBX_ENOMEM || r == SBX_ECANCELED) {
+	if (r == SBX_ECANCELED) {
+		vr_set(&ob->check[OC_PAYLOAD], VR_NOT_RUN, "interrupted");
+		vr_set(&ob->check[OC_CONTENTS], VR_NOT_RUN, "interrupted");
+		return r;
+	}
+	if (r == SBX_EIO || r == SBX_ENOMEM) {
 		ob->io_error = 1;
 		snprintf(ob->io_why, sizeof ob->io_why, "%s", e.msg[0] ? e.msg : sbx_strerror(r));
-		return r == SBX_ECANCELED ? r : SBX_EIO;
+		return SBX_EIO;
 	}
 	if (r != 0) {
 		vr_set(&ob->check[OC_PAYLOAD], VR_FAIL, "%s", e.msg[0] ? e.msg : sbx_strerror(r));
@@ -909,10 +914,14 @@ int main(int argc, char **argv)
 	rc = io || canceled ? EXIT_USAGE : c.run.opened ? EXIT_OPENED : EXIT_REFUSED;
 out:
 	teardown(&c);
-	if (interrupted(&c.watch)) {
+	if (interrupted(&c.watch) && !c.run.opened) {
 		/* Everything is cleaned up: now let the signal end us as it would have. */
 		fputs(PROG ": interrupted; nothing was written\n", stderr);
 		sigprocmask(SIG_UNBLOCK, &c.watch, NULL);
+	} else if (interrupted(&c.watch)) {
+		/* Too late to cancel: the files are in place and complete. */
+		fputs(PROG ": a signal came after the files were in place; the open is complete\n",
+		      stderr);
 	}
 	return rc;
 }

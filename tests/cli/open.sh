@@ -277,17 +277,23 @@ expect_exit 1 "alice cannot open carol's release" \
 	"$OPEN" "$T/rsa/$B1.sbx" --key "$K/alice.key" --out "$T/k8"
 
 # ---- interrupted: never a partial DIR, never a staging directory left -----------
-for delay in 0.02 0.1 0.2; do
-	"$OPEN" "$R/$B1.sbx" "$R/$B2.sbx" --key "$K/alice.key" --out "$T/int" >/dev/null 2>&1 & P=$!
-	sleep "$delay"
+# The signal comes once the staging directory exists (decrypting), and once
+# at once (before it).
+for when in staging start; do
+	"$OPEN" "$R/$B1.sbx" "$R/$B2.sbx" --key "$K/alice.key" --out "$T/int" >/dev/null 2>"$T/int.err" & P=$!
+	# Not before the exec: a forked shell could still run this script's traps.
+	for _ in $(seq 5000); do [ "$(readlink "/proc/$P/exe")" = "$OPEN" ] && break; done
+	if [ "$when" = staging ]; then
+		for _ in $(seq 5000); do ls -a "$T" | grep -q '^\.int\.open-' && break; done
+	fi
 	kill -TERM "$P" 2>/dev/null
 	wait "$P"; rc=$?
 	if [ "$rc" -eq 0 ]; then
-		check "finished before the signal ($delay s): complete" test -f "$T/int/verification.json"
+		check "finished before the signal ($when): complete" test -f "$T/int/verification.json"
 	else
-		check "interrupted after $delay s (exit $rc): nothing written" untouched "$T/int"
+		check "interrupted ($when, exit $rc): nothing written" untouched "$T/int"
 	fi
-	check "no staging directory left after $delay s" sh -c "! ls -a '$T' | grep -q '\.int\.open-'"
+	check "no staging directory left ($when)" sh -c "! ls -a '$T' | grep -q '\.int\.open-'"
 	rm -rf "$T/int"
 done
 

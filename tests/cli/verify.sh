@@ -139,7 +139,7 @@ expect_exit 0 "the log export alone, with --since" "$V" --log "$T/log2.sbxl" --s
 # --json: one document; valid true; the manifest's facts.
 expect_exit 0 "--json on a good bundle" "$V" --json "$B" "${PIN[@]}" --log "$T/log2.sbxl"
 printf '%s' "$OUT" > "$T/good.json"
-check "--json parses (python3 -m json.tool)" python3 -m json.tool "$T/good.json" >/dev/null
+check "--json parses (python3 -m json.tool)" sh -c 'python3 -m json.tool "$0" >/dev/null' "$T/good.json"
 python3 - "$T/good.json" "$BID" "$ID" <<'PY' && ok "--json: valid true, id, case, counts, checks" || fail "--json content"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -239,6 +239,12 @@ expect_exit 0 "custody file restored: VALID again" "$V" "$T/cus/$BID.sbx" "${PIN
 sed 's/^retention_days *= *21/retention_days = 14/' "$T/policy.conf" > "$T/other-policy.conf"
 check "the other policy differs" sh -c "! cmp -s '$T/policy.conf' '$T/other-policy.conf'"
 tampered "a wrong --policy" "$B" policy --policy "$T/other-policy.conf"
+
+# --- the EK certificate chain -----------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=not-the-tpm-maker \
+	-days 2 -keyout "$T/other-ca.key" -out "$T/other-ca.pem" 2>/dev/null || fail "make a CA"
+tampered "--ek-ca of another CA" "$B" ek-chain --ek-ca "$T/other-ca.pem"
+check "...the identity itself still passes" sh -c "printf '%s' \"\$0\" | grep -Eq '^  ok +identity '" "$OUT"
 
 # --- the log export ---------------------------------------------------------
 LEN=$(stat -c %s "$T/log2.sbxl")

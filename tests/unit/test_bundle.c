@@ -35,6 +35,7 @@
 #include "crypto/tpm_ident.h"
 #include "export/bundle.h"
 #include "export/bundle_payload.h"
+#include "export/bundle_tar.h"
 #include "export/logrec.h"
 #include "export/sth.h"
 #include "tests/unit/check.h"
@@ -557,6 +558,88 @@ static int grow_emit(void *arg, const uint8_t *b, size_t n)
 }
 
 /* ---- tests --------------------------------------------------------------------- */
+
+struct capture {
+	uint8_t b[4096];
+	size_t n;               /* bytes seen (only the first 4096 kept) */
+};
+
+static la_ssize_t cap_write(struct archive *a, void *arg, const void *buf, size_t n)
+{
+	struct capture *c = arg;
+
+	if (c->n < sizeof c->b)
+		memcpy(c->b + c->n, buf, n < sizeof c->b - c->n ? n : sizeof c->b - c->n);
+	c->n += n;
+	return (la_ssize_t)n;
+}
+
+/* FORMAT.md section 2's header bytes are what libarchive writes, for every
+ * size class of payload.enc (ustar octal, 12-digit octal, base-256 with a
+ * pax size record) and for the mtime clamp.  The entries are written whole
+ * (up to 2^48 bytes of untouched zero pages, passed through unblocked and
+ * discarded), so libarchive also agrees on the padding and end marker. */
+static void test_tar_headers(void)
+{
+	static const uint64_t sizes[] = {
+		0, 1, 100, 511, 512, ((uint64_t)1 << 33) - 1, (uint64_t)1 << 33,
+		((uint64_t)1 << 36) - 1, (uint64_t)1 << 36, 123456789012345, (uint64_t)1 << 48,
+	};
+	static const uint64_t mtimes[] = { 0, 1795671685, BUNDLE_TAR_MAX_MTIME };
+	const size_t zlen = (size_t)1 << 30;
+	uint8_t *zero = calloc(1, zlen);   /* never touched: zero pages */
+	size_t same = 0, cases = 0;
+
+	if (!CHECK(zero != NULL))
+		return;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		for (size_t j = 0; j < sizeof mtimes / sizeof mtimes[0]; j++) {
+			struct archive *a = archive_write_new();
+			struct archive_entry *ent = archive_entry_new();
+			struct capture *c = calloc(1, sizeof *c);
+			uint8_t want[BUNDLE_TAR_MAX_HEADER];
+			size_t n = bundle_tar_header(want, "payload.enc", sizes[i], mtimes[j]);
+			uint64_t left = sizes[i];
+			int ok;
+
+			archive_write_set_format_pax_restricted(a);
+			archive_write_set_bytes_per_block(a, 0);
+			archive_write_open2(a, c, NULL, cap_write, NULL, NULL);
+			archive_entry_set_pathname(ent, "payload.enc");
+			archive_entry_set_filetype(ent, AE_IFREG);
+			archive_entry_set_perm(ent, 0444);
+			archive_entry_set_uid(ent, 0);
+			archive_entry_set_gid(ent, 0);
+			archive_entry_set_size(ent, (la_int64_t)sizes[i]);
+			archive_entry_set_mtime(ent, (time_t)mtimes[j], 0);
+			ok = archive_write_header(a, ent) == ARCHIVE_OK && c->n == n &&
+			     memcmp(c->b, want, n) == 0;
+			while (ok && left > 0) {
+				la_ssize_t w = archive_write_data(a, zero, left < zlen ? (size_t)left : zlen);
+
+				ok = w > 0;
+				left -= ok ? (uint64_t)w : 0;
+			}
+			ok = ok && archive_write_close(a) == ARCHIVE_OK &&
+			     c->n == n + sizes[i] + bundle_tar_pad(sizes[i]) + BUNDLE_TAR_END;
+			cases++;
+			if (ok)
+				same++;
+			else
+				printf("# tar header differs: size %llu mtime %llu\n",
+				       (unsigned long long)sizes[i], (unsigned long long)mtimes[j]);
+			archive_write_free(a);
+			archive_entry_free(ent);
+			free(c);
+		}
+	}
+	free(zero);
+	CHECK_MSG(same == cases, "FORMAT.md's tar layout equals libarchive's pax_restricted output "
+	          "for every size class (pax size record from 2^33, base-256 from 2^36)");
+	CHECK_MSG(bundle_tar_mtime(1795671685669) == 1795671685 &&
+	          bundle_tar_mtime(UINT64_C(4102444800000)) == BUNDLE_TAR_MAX_MTIME,
+	          "the tar mtime is sealed_at in seconds, clamped before 2038-01-19");
+}
 
 static void test_image_name(void)
 {
@@ -1269,6 +1352,10 @@ static void test_container(void)
 	}
 	/* Not bundles at all. */
 	CHECK(bundle_open(dir, &b, &e) != 0 && b == NULL);
+	snprintf(path, sizeof path, "%s/fifo", dir);
+	CHECK_MSG(mkfifo(path, 0600) == 0 && bundle_open(path, &b, &e) == SBX_EIO && b == NULL,
+	          "a FIFO is refused without blocking");
+	unlink(path);
 	snprintf(path, sizeof path, "%s/none", dir);
 	CHECK(bundle_open(path, &b, &e) == SBX_EIO && b == NULL);
 #undef REJECT
@@ -1277,6 +1364,81 @@ out:
 	free(x);
 	parts_free(&p);
 	items_free(&want);
+	rm_dir_files(dir);
+}
+
+/* A payload over 8 GiB (a sparse file: only the headers are real) takes
+ * the pax "size" record; bundle_open reads it without touching the data. */
+static void test_large_container(void)
+{
+	struct bundle_manifest m;
+	struct bundle *b = NULL;
+	struct sbx_err e = { 0 };
+	char dir[4096], path[4200], *text = NULL;
+	uint8_t hdr[BUNDLE_TAR_MAX_HEADER], dg[32], sig[BUNDLE_MAX_SIG], pad[512] = { 0 };
+	uint8_t shead[40] = { 'S', 'B', 'X', 'S', 1, 1, 16, 0 };
+	size_t tlen = 0, siglen = sizeof sig;
+	uint64_t off = 0, pay = 0, plen = 0;
+	const void *data[3];
+	size_t len[3];
+	static const char *const names[3] = { "manifest.json", "manifest.sig", "identity.sbxi" };
+	int fd, ok = 1;
+
+	fresh_dir("large", dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/large.sbx", dir);
+	base_manifest(&m, vident.appliance_id);
+	hash_sha256(vid, vidlen, m.identity_sha256);
+	m.items = 2;
+	m.plaintext_bytes = ((uint64_t)1 << 33) + 12345;
+	stream_ciphertext_size(m.plaintext_bytes, NULL, &m.ciphertext_bytes);
+	if (!CHECK(bundle_manifest_encode(&m, &text, &tlen) == 0 &&
+	           sig_digest(SIG_NS_BUNDLE, (const uint8_t *)text, tlen, dg) == 0 &&
+	           sw_sign_with(sign_key, dg, sig, &siglen) == 0))
+		goto out;
+	data[0] = text;
+	len[0] = tlen;
+	data[1] = sig;
+	len[1] = siglen;
+	data[2] = vid;
+	len[2] = vidlen;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	for (int i = 0; i < 3; i++) {
+		size_t h = bundle_tar_header(hdr, names[i], len[i], m.sealed_at_ms / 1000);
+
+		ok &= pwrite(fd, hdr, h, (off_t)off) == (ssize_t)h;
+		off += h;
+		ok &= pwrite(fd, data[i], len[i], (off_t)off) == (ssize_t)len[i];
+		off += len[i];
+		ok &= pwrite(fd, pad, bundle_tar_pad(len[i]), (off_t)off) == (ssize_t)bundle_tar_pad(len[i]);
+		off += bundle_tar_pad(len[i]);
+	}
+	{
+		size_t h = bundle_tar_header(hdr, "payload.enc", m.ciphertext_bytes, m.sealed_at_ms / 1000);
+
+		ok &= h == 3 * 512 && pwrite(fd, hdr, h, (off_t)off) == (ssize_t)h;
+		off += h;
+	}
+	ok &= pwrite(fd, shead, sizeof shead, (off_t)off) == (ssize_t)sizeof shead;
+	ok &= ftruncate(fd, (off_t)(off + m.ciphertext_bytes + bundle_tar_pad(m.ciphertext_bytes) + 1024)) == 0;
+	close(fd);
+	if (CHECK_MSG(ok && bundle_open(path, &b, &e) == 0,
+	              "a container with a payload over 8 GiB (pax size record) opens")) {
+		bundle_payload_span(b, &pay, &plen);
+		CHECK(pay == off && plen == m.ciphertext_bytes &&
+		      bundle_manifest(b)->ciphertext_bytes == m.ciphertext_bytes);
+	} else {
+		printf("# %s\n", e.msg);
+	}
+	bundle_close(b);
+	b = NULL;
+	/* One byte more of file: refused without reading 8 GiB. */
+	fd = open(path, O_WRONLY);
+	ok = ftruncate(fd, (off_t)(off + m.ciphertext_bytes + bundle_tar_pad(m.ciphertext_bytes) + 1025)) == 0;
+	close(fd);
+	CHECK_MSG(ok && bundle_open(path, &b, &e) == SBX_EFORMAT, "and one trailing byte is refused");
+	bundle_close(b);
+out:
+	free(text);
 	rm_dir_files(dir);
 }
 
@@ -1375,6 +1537,40 @@ static void test_writer_failures(void)
 		}
 		w = NULL;
 	}
+	items_free(&want);
+}
+
+/* A full disk, during the payload and during the tar (a small tmpfs; the
+ * case is skipped where mounting is not allowed). */
+static void test_disk_full(void)
+{
+	char dir[4096], cmd[8300];
+	struct spec s;
+	struct sealed sd;
+	struct items want = { 0 };
+
+	fresh_dir("full", dir, sizeof dir);
+	snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=2m tmpfs '%s' 2>/dev/null", dir);
+	if (system(cmd) != 0) {
+		printf("# cannot mount a tmpfs here: disk-full cases not run\n");
+		return;
+	}
+	memset(&s, 0, sizeof s);
+	s.reads = 10;
+	s.images = 60;
+	s.image_size = 50000;   /* 3 MB: the spool does not fit */
+	seal(dir, &s, &want, &sd);
+	CHECK_MSG(sd.rc == SBX_EIO && strstr(sd.e.msg, "No space left") != NULL && count_files(dir) == 0,
+	          "a disk full under the spool fails with ENOSPC named, nothing left");
+	s.images = 24;          /* 1.2 MB: the spool fits, spool and tar together do not */
+	seal(dir, &s, &want, &sd);
+	CHECK_MSG(sd.rc == SBX_EIO && strstr(sd.e.msg, "No space left") != NULL && count_files(dir) == 0,
+	          "a disk full under the tar fails with ENOSPC named, nothing left");
+	s.images = 4;
+	seal(dir, &s, &want, &sd);
+	CHECK_MSG(sd.rc == 0 && count_files(dir) == 1, "with room, the same directory seals");
+	snprintf(cmd, sizeof cmd, "umount '%s'", dir);
+	CHECK(system(cmd) == 0);
 	items_free(&want);
 }
 
@@ -1746,12 +1942,15 @@ int main(int argc, char **argv)
 		return check_done();
 	other_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 
+	test_tar_headers();
 	test_image_name();
 	test_manifest();
 	test_round_trips();
 	test_stream_attacks();
 	test_container();
+	test_large_container();
 	test_writer_failures();
+	test_disk_full();
 	test_custody();
 	test_vector();
 	test_tpm_bundle();
