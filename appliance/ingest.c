@@ -23,13 +23,13 @@ struct sink_ctx {
 	struct bundle_writer *w;
 	uint64_t now, retention_ms, older, n;
 	char jl[READ_LINE_MAX + 1];
-	char csv[2 * READ_LINE_MAX + 1];
+	char csv[READ_LINE_MAX + 1];
 };
 
 static int on_read(void *arg, const struct read *r, struct sbx_err *e)
 {
 	struct sink_ctx *c = arg;
-	size_t jlen = 0, clen = 0, hlen = 0;
+	size_t jlen = 0, clen = 0;
 	int rc;
 
 	if (r->captured_at_ms > 0 && (uint64_t)r->captured_at_ms > c->now + INGEST_FUTURE_SLACK_MS)
@@ -40,15 +40,9 @@ static int on_read(void *arg, const struct read *r, struct sbx_err *e)
 		c->older++;
 	if (reads_to_jsonl(r, c->jl, sizeof c->jl, &jlen) != 0)
 		return sbx_fail(e, SBX_EFORMAT, "read '%s' cannot be serialized", r->vendor_id);
-	/* reads.csv starts with its header line, written with the first read. */
-	if (c->n == 0) {
-		hlen = strlen(reads_csv_header());
-		memcpy(c->csv, reads_csv_header(), hlen);
-	}
-	if (reads_to_csv(r, c->csv + hlen, sizeof c->csv - hlen, &clen) != 0)
+	if (reads_to_csv(r, c->csv, sizeof c->csv, &clen) != 0)
 		return sbx_fail(e, SBX_EFORMAT, "read '%s' cannot be serialized", r->vendor_id);
-	rc = bundle_add_read(c->w, c->jl, jlen, c->csv, hlen + clen, r->captured_at_ms,
-	                     r->camera_id, e);
+	rc = bundle_add_read(c->w, c->jl, jlen, c->csv, clen, r->captured_at_ms, r->camera_id, e);
 	c->n++;
 	return rc;
 }
@@ -180,6 +174,9 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 	snprintf(m->authority, sizeof m->authority, "%s", h.authority);
 	snprintf(m->purpose, sizeof m->purpose, "%s", h.purpose);
 	r = bundle_writer_new(dir, m, idb, idlen, &c->w, e);
+	if (r != 0)
+		goto out;
+	r = bundle_add_csv_header(c->w, reads_csv_header(), strlen(reads_csv_header()), e);
 	if (r != 0)
 		goto out;
 	sink.ctx = c;
