@@ -189,6 +189,10 @@ int recipient_usable(struct box *b, const char *name, uint64_t now,
 	if (r == 0)
 		r = evaluate(b, t, conf, &w, now, out, e);
 out:
+	/* On a refusal the caller keeps the facts to show and log, and owns
+	 * nothing. */
+	if (r != 0)
+		recipient_info_free(out);
 	sqlite3_finalize(st);
 	x509check_trust_free(t);
 	return r;
@@ -435,6 +439,8 @@ int recipient_add(struct box *b, const char *name, const char *path, const char 
 	                  .sha = out->cert_sha256, .now = now };
 	r = custody_append(b, rec, 1, apply_add, &p, e);
 out:
+	if (r != 0)
+		recipient_info_free(out);
 	free(rec);
 	free(buf);
 	x509check_file_free(&f);

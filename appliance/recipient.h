@@ -54,17 +54,19 @@ int recipient_name_valid(const char *name);
  * one the policy in force allows.  Returns 0 if usable; SBX_ENOENT (no such
  * recipient) or SBX_EPOLICY with a one-line reason ("recipient 'X' is not
  * usable: the certificate expired on ..."); SBX_EFORMAT if trust.conf is
- * malformed; SBX_EIO/ENOMEM.  `out` is filled whenever the recipient
- * exists, also on SBX_EPOLICY (usable = 0, verdict, reason), so the caller
- * can show and log it; call recipient_info_free in every case.  Nothing is
- * logged here: the caller logs its own refusal. */
+ * malformed; SBX_EIO/ENOMEM.  On 0 the caller owns out->cert_der and
+ * out->pkey (recipient_info_free).  On failure it owns nothing, but the
+ * text fields are filled whenever the recipient exists (name, role,
+ * cert_sha256, subject, verdict, reason, ...), so the caller can show and
+ * log them.  Nothing is logged here: the caller logs its own refusal. */
 int recipient_usable(struct box *b, const char *name, uint64_t now,
                      struct recipient_info *out, struct sbx_err *e);
 
 /* `sealbox recipient add`: the certificate file holds the recipient's
  * certificate first, then its intermediates (PEM), or one DER certificate.
  * The same checks as recipient_usable, at box_now_ms(); an attestation
- * reference is required.  A refusal is logged with its reason. */
+ * reference is required.  A refusal is logged with its reason.  `out` as
+ * for recipient_usable. */
 int recipient_add(struct box *b, const char *name, const char *path, const char *role,
                   const char *attestation, const char *operator_id,
                   struct recipient_info *out, struct sbx_err *e);

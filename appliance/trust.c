@@ -411,7 +411,7 @@ static int apply_crl(struct box *b, void *arg, struct sbx_err *e)
 	                   "INSERT INTO crls(issuer_key, issuer, crl, crl_sha256, signer, "
 	                   "this_update_ms, next_update_ms, crl_number, revoked, loaded_ms, operator, "
 	                   "record_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	                   "(SELECT count(*) FROM records) + 0 * ?12)", &st, e);
+	                   "(SELECT count(*) FROM records))", &st, e);
 
 	if (r != 0)
 		return r;
@@ -426,7 +426,8 @@ static int apply_crl(struct box *b, void *arg, struct sbx_err *e)
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)c->info->revoked);
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)c->now);
 	sqlite3_bind_text(st, 11, c->operator_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 12, (sqlite3_int64)c->old_this_update);
+	if (c->replace)
+		sqlite3_bind_int64(st, 12, (sqlite3_int64)c->old_this_update);
 	r = db_step_done(b->db, st, e);
 	if (r == 0 && sqlite3_changes(b->db) != 1)
 		r = sbx_fail(e, SBX_ESTATE, "the CRL of '%.300s' changed underneath", c->info->issuer);

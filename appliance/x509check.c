@@ -1615,7 +1615,8 @@ int x509check_file_split(const uint8_t *buf, size_t len, int want_crl,
 		return sbx_fail(e, SBX_EFORMAT, "empty file");
 	if (len > X509CHECK_MAX_CRL + 65536)
 		return sbx_fail(e, SBX_EFORMAT, "file too large");
-	if (buf[0] == 0x30) {
+	/* DER is one SEQUENCE; PEM is text ('0' is 0x30 too, hence the BEGIN look). */
+	if (buf[0] == 0x30 && memmem(buf, len, "-----BEGIN ", 11) == NULL) {
 		r = add_object(out, want_crl, buf, len, e);
 		goto out;
 	}
