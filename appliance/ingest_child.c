@@ -20,6 +20,7 @@
 
 #include "appliance/csv.h"
 #include "appliance/jsonl.h"
+#include "appliance/seccomp.h"
 
 #define IO_BUF   ((size_t)256 << 10)
 #define NO_CONT  UINT32_MAX
@@ -866,10 +867,6 @@ int ingest_child_sandbox(int keep_stderr)
 	struct rlimit zero = { 0, 0 };
 	int r = 0;
 
-	/* SECCOMP HOOK: the reliability issue installs the seccomp filter
-	 * here (read, pread64, write to the pipe, openat2 beneath the given
-	 * directories, fstat, lseek, close, mmap/munmap/mremap/brk, exit_group;
-	 * everything else kills the child). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		r = SBX_EIO;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
@@ -880,6 +877,15 @@ int ingest_child_sandbox(int keep_stderr)
 	 * off while stderr is kept: it may be a log file.) */
 	if (!keep_stderr && setrlimit(RLIMIT_FSIZE, &zero) != 0)
 		r = SBX_EIO;
+	/* Last: the allowlist of appliance/seccomp.h.  From here on any other
+	 * system call kills the child with SIGSYS. */
+	if (r == 0 && seccomp_confine_parser() != 0)
+		r = SBX_EIO;
+#ifndef SBX_RELEASE
+	/* tests/harden/seccomp.sh: a forbidden call here must kill us. */
+	if (r == 0)
+		seccomp_test_probe(getenv("SEALBOX_TEST_SANDBOX_PROBE"));
+#endif
 	return r;
 }
 

@@ -239,6 +239,8 @@ static void summary(FILE *f, const struct release_request *rq, const struct reci
 	fprintf(f, "  recipient:   %s (%s)\n", ri->name, ri->role);
 	fprintf(f, "               %s\n", ri->subject);
 	fprintf(f, "  certificate: sha256 %s\n", fp);
+	if (ri->notes[0] != '\0')
+		fprintf(f, "  note:        %s\n", ri->notes);
 	fprintf(f, "  purpose:     %s\n  authority:   %s\n  operator:    %s\n", rq->purpose,
 	        rq->authority, rq->operator_id);
 	fprintf(f, "\n  Press the button on the box to release (amber light blinking).\n\n");

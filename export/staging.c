@@ -93,6 +93,34 @@ static int check_out(const char *out_dir, struct sbx_err *e)
 	return r;
 }
 
+static int bad_base(const char *base)
+{
+	return base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+	       strcmp(base, "/") == 0;
+}
+
+int staging_check(const char *out_dir, struct sbx_err *e)
+{
+	char *parent = NULL, *base = NULL;
+	struct stat st;
+	int r;
+
+	if (out_dir == NULL || out_dir[0] == '\0')
+		return sbx_fail(e, SBX_EINVAL, "no output directory");
+	if (split(out_dir, &parent, &base) != 0)
+		return sbx_fail(e, SBX_ENOMEM, "out of memory");
+	if (bad_base(base))
+		r = sbx_fail(e, SBX_EINVAL, "%s: give a new directory to create", out_dir);
+	else if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+		r = sbx_fail(e, SBX_EIO, "%s: no such directory (the parent of the output directory"
+		             " must exist)", parent);
+	else
+		r = check_out(out_dir, e);
+	free(parent);
+	free(base);
+	return r;
+}
+
 int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e)
 {
 	struct staging *s = NULL;
@@ -100,8 +128,9 @@ int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e)
 	int r;
 
 	*out = NULL;
-	if (out_dir == NULL || out_dir[0] == '\0')
-		return sbx_fail(e, SBX_EINVAL, "no output directory");
+	r = staging_check(out_dir, e);
+	if (r != 0)
+		return r;
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return sbx_fail(e, SBX_ENOMEM, "out of memory");
@@ -112,14 +141,6 @@ int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e)
 		r = sbx_fail(e, r, "out of memory");
 		goto out;
 	}
-	if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 ||
-	    base[0] == '\0') {
-		r = sbx_fail(e, SBX_EINVAL, "%s: give a new directory to create", out_dir);
-		goto out;
-	}
-	r = check_out(out_dir, e);
-	if (r != 0)
-		goto out;
 	s->parent_fd = open(s->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->parent_fd < 0) {
 		r = sbx_fail(e, SBX_EIO, "%s: %s (the parent of the output directory must exist)",

@@ -18,9 +18,11 @@
 
 struct staging;
 
-/* Checks out_dir (absent, or an empty directory that is not a symlink; its
- * parent exists) and creates PARENT/.NAME.open-XXXXXX, mode 0700.  SBX_EEXIST
- * if out_dir holds anything, SBX_EIO otherwise. */
+/* 0 if out_dir may become the output: absent, or an empty directory that
+ * is not a symlink, in a parent directory that exists.  SBX_EEXIST if it
+ * holds anything, SBX_EINVAL for "." and the like, SBX_EIO otherwise. */
+int staging_check(const char *out_dir, struct sbx_err *e);
+/* staging_check, then creates PARENT/.NAME.open-XXXXXX, mode 0700. */
 int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e);
 /* The staging directory's path and an fd of it (owned by s). */
 const char *staging_path(const struct staging *s);

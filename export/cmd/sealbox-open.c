@@ -745,9 +745,7 @@ static int setup(struct ctx *c)
 	c->run.n = n;
 	c->run.b = calloc(n, sizeof *c->run.b);
 	c->bd = calloc(n, sizeof *c->bd);
-	c->cek = OPENSSL_secure_zalloc(n * 32);
-	if (c->cek == NULL)
-		c->cek = OPENSSL_zalloc(n * 32);
+	c->cek = OPENSSL_zalloc(n * 32);
 	c->have_cek = calloc(n, sizeof *c->have_cek);
 	if (c->run.b == NULL || c->bd == NULL || c->cek == NULL || c->have_cek == NULL)
 		return SBX_ENOMEM;
@@ -774,13 +772,8 @@ static void teardown(struct ctx *c)
 		if (c->run.b != NULL)
 			or_bundle_free(&c->run.b[i]);
 	}
-	if (c->cek != NULL) {
-		OPENSSL_cleanse(c->cek, c->run.n * 32);
-		if (CRYPTO_secure_allocated(c->cek))
-			OPENSSL_secure_free(c->cek);
-		else
-			OPENSSL_free(c->cek);
-	}
+	if (c->cek != NULL)
+		OPENSSL_clear_free(c->cek, c->run.n * 32);
 	free(c->have_cek);
 	free(c->bd);
 	free(c->run.b);
@@ -819,22 +812,19 @@ int main(int argc, char **argv)
 		rc = fatal(&e);
 		goto out;
 	}
-	/* From here on a ^C or a kill is noticed and handled (the staging
-	 * directory removed) instead of ending the program mid-write. */
-	sigprocmask(SIG_BLOCK, &c.watch, NULL);
-	if (staging_new(c.o.out, &c.stage, &e) != 0) {
+	/* An unusable DIR fails now, not after the checks of a 100 GB bundle. */
+	if (staging_check(c.o.out, &e) != 0) {
 		rc = fatal(&e);
 		goto out;
 	}
 	c.run.opened_at_ms = now_ms();
 
-	for (size_t i = 0; i < c.run.n && !canceled; i++) {
+	/* Phase 1 writes nothing: an interruption simply ends the program. */
+	for (size_t i = 0; i < c.run.n; i++)
 		check_public(&c, i);
-		canceled = interrupted(&c.watch);
-	}
 	dup = duplicate(&c);
 	if (dup >= 0) {
-		e.code = 0;
+		sbx_err_clear(&e);
 		sbx_fail(&e, SBX_EINVAL, "%s names the same bundle as an earlier argument",
 		         c.run.b[dup].path);
 		rc = fatal(&e);
@@ -844,14 +834,27 @@ int main(int argc, char **argv)
 		io = io || c.run.b[i].io_error;
 		valid = valid && !failed_before(&c.run.b[i], OC_PAYLOAD) && c.have_cek[i];
 	}
+
+	/* Phase 2.  From here on a ^C or a kill is noticed and handled (the
+	 * staging directory removed) instead of ending the program mid-write. */
+	if (valid && !io) {
+		sigprocmask(SIG_BLOCK, &c.watch, NULL);
+		sbx_err_clear(&e);
+		if (staging_new(c.o.out, &c.stage, &e) != 0) {
+			io = 1;
+			snprintf(c.run.failure, sizeof c.run.failure, "%s", e.msg);
+		}
+	}
 	for (size_t i = 0; i < c.run.n; i++) {
 		struct or_bundle *ob = &c.run.b[i];
-		const char *why = io || canceled ? "not run: nothing is decrypted after an error" :
-		                  "not run: nothing is decrypted unless every bundle passed every check";
 
 		if (!valid || io || canceled) {
-			vr_set(&ob->check[OC_PAYLOAD], VR_NOT_RUN, "%s", why);
-			vr_set(&ob->check[OC_CONTENTS], VR_NOT_RUN, "%s", why);
+			if (ob->check[OC_PAYLOAD].status == VR_NOT_RUN) {
+				vr_set(&ob->check[OC_PAYLOAD], VR_NOT_RUN, "not run: %s", !valid ?
+				       "nothing is decrypted unless every bundle passed every check" :
+				       "nothing is decrypted after an error");
+				vr_set(&ob->check[OC_CONTENTS], VR_NOT_RUN, "%s", ob->check[OC_PAYLOAD].why);
+			}
 			continue;
 		}
 		r = decrypt_one(&c, i);
@@ -861,15 +864,6 @@ int main(int argc, char **argv)
 			io = 1;
 		else if (r != 0)
 			valid = 0;
-		if (r != 0)
-			for (size_t k = i + 1; k < c.run.n; k++) {
-				vr_set(&c.run.b[k].check[OC_PAYLOAD], VR_NOT_RUN, "not run: an"
-				       " earlier bundle failed; nothing is written");
-				vr_set(&c.run.b[k].check[OC_CONTENTS], VR_NOT_RUN, "not run: an"
-				       " earlier bundle failed; nothing is written");
-			}
-		if (r != 0)
-			break;
 	}
 	canceled = canceled || interrupted(&c.watch);
 	if (valid && !io && !canceled) {
@@ -888,8 +882,9 @@ int main(int argc, char **argv)
 	} else {
 		staging_abort(c.stage);
 		c.stage = NULL;
-		snprintf(c.run.failure, sizeof c.run.failure, "%s", canceled ? "interrupted" :
-		         io ? "a file could not be read or written" : "a check failed");
+		if (c.run.failure[0] == '\0')
+			snprintf(c.run.failure, sizeof c.run.failure, "%s", canceled ? "interrupted" :
+			         io ? "a file could not be read or written" : "a check failed");
 	}
 
 	if (c.o.json)

@@ -281,10 +281,18 @@ expect_exit 1 "alice cannot open carol's release" \
 # at once (before it).
 for when in staging start; do
 	"$OPEN" "$R/$B1.sbx" "$R/$B2.sbx" --key "$K/alice.key" --out "$T/int" >/dev/null 2>"$T/int.err" & P=$!
-	# Not before the exec: a forked shell could still run this script's traps.
-	for _ in $(seq 5000); do [ "$(readlink "/proc/$P/exe")" = "$OPEN" ] && break; done
+	# Not before the exec (a forked shell could still run this script's
+	# traps); the polls use shell builtins only, so they keep up.
+	for _ in $(seq 100000); do
+		{ read -r comm < "/proc/$P/comm"; } 2>/dev/null || break
+		[ "$comm" = sealbox-open ] && break
+	done
 	if [ "$when" = staging ]; then
-		for _ in $(seq 5000); do ls -a "$T" | grep -q '^\.int\.open-' && break; done
+		for _ in $(seq 200000); do
+			compgen -G "$T/.int.open-*" >/dev/null && break
+			{ read -r _ _ state _ < "/proc/$P/stat"; } 2>/dev/null || break
+			[ "$state" = Z ] && break
+		done
 	fi
 	kill -TERM "$P" 2>/dev/null
 	wait "$P"; rc=$?
