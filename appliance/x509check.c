@@ -28,7 +28,7 @@ const char *const x509check_roles[] = { "court", "prosecutor", NULL };
 #define VERIFY_AUTH_LEVEL   2
 #define VERIFY_MAX_DEPTH    8
 
-/* The built-in federal markers (docs/RECIPIENTS-TRUST.md).  trust.conf can
+/* The built-in federal markers (docs/TRUST.md).  trust.conf can
  * add to them, never remove. */
 static const char *const default_domains[] = {
 	"fed.us", "mil",
