@@ -67,6 +67,7 @@ int release_statement_parse(const char *text, size_t len, struct release_stateme
                             struct sbx_err *e)
 {
 	static const char what[] = "statement";
+	struct sbx_err je = { 0 };
 	struct json_doc *d = NULL;
 	struct json_limits lim;
 	const struct json_val *root, *rcp;
@@ -91,9 +92,10 @@ int release_statement_parse(const char *text, size_t len, struct release_stateme
 	lim.max_bytes = RELEASE_MAX_STATEMENT;
 	lim.max_values = 64;
 	lim.max_string = 2048;
-	r = json_parse(d, text, len, &lim, e);
+	r = json_parse(d, text, len, &lim, &je);
 	if (r != 0) {
-		r = sbx_fail(e, SBX_EFORMAT, "statement: not JSON");
+		r = sbx_fail(e, SBX_EFORMAT, "statement: not JSON as the format allows (%.400s)",
+		             je.msg);
 		goto out;
 	}
 	root = json_root(d);

@@ -25,6 +25,7 @@
 #include "crypto/wrap.h"
 #include "crypto/x509fp.h"
 #include "export/bundle.h"
+#include "export/fileio.h"
 #include "export/identity.h"
 #include "export/keyfile.h"
 #include "export/logrec.h"
@@ -190,56 +191,6 @@ static int parse_args(int argc, char **argv, struct opts *o, int *done)
 
 /* ---- Files ----------------------------------------------------------------- */
 
-/* A whole regular file of at most cap bytes.  SBX_EIO when unreadable,
- * SBX_EFORMAT when too large. */
-static int load_file(const char *path, uint64_t cap, uint8_t **out, size_t *outlen,
-                     struct sbx_err *e)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	int fd, r = SBX_EIO;
-
-	*out = NULL;
-	*outlen = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		r = sbx_fail(e, SBX_EIO, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > cap) {
-		r = sbx_fail(e, SBX_EFORMAT, "%s: %lld bytes, more than %llu allowed", path,
-		             (long long)st.st_size, (unsigned long long)cap);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		r = sbx_fail(e, SBX_ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = sbx_fail(e, SBX_EIO, "%s: %s", path, n < 0 ? strerror(errno) :
-			             "the file shrank while being read");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	*out = buf;
-	buf = NULL; /* transferred */
-	*outlen = got;
-	r = 0;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
 
 /* X.sbx -> X.release; any other name: NAME.release. */
 static char *release_path_for(const char *bundle)
@@ -440,7 +391,7 @@ static void check_release(struct ctx *c, size_t i, struct bundle *b)
 	size_t len = 0;
 	int r;
 
-	r = load_file(ob->release_path, RELEASE_MAX_FILE, &buf, &len, &e);
+	r = fileio_read(ob->release_path, RELEASE_MAX_FILE, &buf, &len, &e);
 	if (r == SBX_EIO) {
 		ob->io_error = 1;
 		snprintf(ob->io_why, sizeof ob->io_why, "no release beside the bundle: %.470s", e.msg);
@@ -724,7 +675,7 @@ static int load_pin(struct ctx *c, struct sbx_err *e)
 		return sbx_fail(e, SBX_EIO, "--ek-ca %s: %s", c->o.ek_ca, strerror(errno));
 	if (c->o.identity == NULL)
 		return 0;
-	r = load_file(c->o.identity, BUNDLE_MAX_IDENTITY, &b, &len, e);
+	r = fileio_read(c->o.identity, BUNDLE_MAX_IDENTITY, &b, &len, e);
 	if (r != 0)
 		return r;
 	c->pinned = calloc(1, sizeof *c->pinned);

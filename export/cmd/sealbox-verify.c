@@ -21,6 +21,7 @@
 #include "crypto/err.h"
 #include "crypto/hash.h"
 #include "export/bundle.h"
+#include "export/fileio.h"
 #include "export/identity.h"
 #include "export/jsonw.h"
 #include "export/logexport.h"
@@ -107,66 +108,6 @@ static int io_error(const struct sbx_err *e)
 	return EXIT_USAGE;
 }
 
-/* Reads a whole regular file of at most `cap` bytes.  SBX_EIO when it
- * cannot be read, SBX_EFORMAT when it is too large. */
-static int load_file(const char *path, uint64_t cap, uint8_t **out, size_t *outlen,
-                     struct sbx_err *e)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	int fd, r = SBX_EIO;
-
-	*out = NULL;
-	*outlen = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		r = sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = sbx_fail(e, SBX_EIO, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > cap || (uint64_t)st.st_size > SIZE_MAX - 1) {
-		r = sbx_fail(e, SBX_EFORMAT, "%s: %jd bytes, more than %" PRIu64 " allowed", path,
-		             (intmax_t)st.st_size, cap);
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		r = sbx_fail(e, SBX_ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = sbx_fail(e, SBX_EIO, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0) {
-			r = sbx_fail(e, SBX_EIO, "%s: the file shrank while being read", path);
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	*out = buf;
-	buf = NULL; /* transferred */
-	*outlen = got;
-	r = 0;
-out:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
 
 static int readable(const char *path, struct sbx_err *e)
 {
@@ -213,7 +154,7 @@ static int load_inputs(const struct opts *o, struct inputs *in, struct sbx_err *
 	int r;
 
 	if (o->identity != NULL) {
-		r = load_file(o->identity, BUNDLE_MAX_IDENTITY, &in->identity_bytes,
+		r = fileio_read(o->identity, BUNDLE_MAX_IDENTITY, &in->identity_bytes,
 		              &in->identity_len, e);
 		if (r != 0)
 			return r;
@@ -224,7 +165,7 @@ static int load_inputs(const struct opts *o, struct inputs *in, struct sbx_err *
 	if (o->ek_ca != NULL && (r = check_ca_file(o->ek_ca, e)) != 0)
 		return r;
 	if (o->policy != NULL) {
-		r = load_file(o->policy, MAX_POLICY_FILE, &policy, &policy_len, e);
+		r = fileio_read(o->policy, MAX_POLICY_FILE, &policy, &policy_len, e);
 		if (r != 0)
 			return r;
 		r = hash_sha256(policy, policy_len, in->policy_hash);
@@ -232,10 +173,10 @@ static int load_inputs(const struct opts *o, struct inputs *in, struct sbx_err *
 		if (r != 0)
 			return sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", o->policy);
 	}
-	if (o->log != NULL && (r = load_file(o->log, MAX_EXPORT_FILE, &in->log, &in->log_len, e)) != 0)
+	if (o->log != NULL && (r = fileio_read(o->log, MAX_EXPORT_FILE, &in->log, &in->log_len, e)) != 0)
 		return r;
 	if (o->since != NULL &&
-	    (r = load_file(o->since, MAX_EXPORT_FILE, &in->since, &in->since_len, e)) != 0)
+	    (r = fileio_read(o->since, MAX_EXPORT_FILE, &in->since, &in->since_len, e)) != 0)
 		return r;
 	if (o->custody != NULL && (r = readable(o->custody, e)) != 0)
 		return r;
@@ -395,7 +336,7 @@ static void verify_custody(struct vr_bundle *vb, const struct bundle *b, const c
 	vb->custody_path = path;
 	vr_set(&vb->check[VR_LOG_HEAD], VR_NOT_RUN, "the custody file did not verify");
 	vr_set(&vb->check[VR_LOG_RECORDS], VR_NOT_RUN, "the custody file did not verify");
-	r = load_file(path, MAX_CUSTODY_FILE, &buf, &len, &e);
+	r = fileio_read(path, MAX_CUSTODY_FILE, &buf, &len, &e);
 	if (r == SBX_EIO) {
 		vb->io_error = 1;
 		snprintf(vb->io_why, sizeof vb->io_why, "%s", e.msg);
