@@ -364,11 +364,19 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 		goto out;
 	}
 	leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_OFF);
-	r = hw_confirm(hw, rq->timeout_ms, e);
+	{
+		/* The button layer's own words are for hardware faults; a timeout
+		 * gets the technician's message below. */
+		struct sbx_err he = { 0 };
+
+		r = hw_confirm(hw, rq->timeout_ms, &he);
+		if (r != 0 && r != SBX_ECANCELED)
+			sbx_fail(e, r, "%s", he.msg);
+	}
 	if (r == SBX_ECANCELED) {
 		leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_ON);
-		r = append(b, "release.timeout", "timeout", rq, NULL, "timed out: the button was not "
-		           "pressed", detail, 1, NULL);
+		append(b, "release.timeout", "timeout", rq, NULL, "timed out: the button was not "
+		       "pressed", detail, 1, NULL);
 		r = sbx_fail(e, SBX_ECANCELED, "timed out after %u s: the button was not pressed; "
 		             "nothing was released", rq->timeout_ms / 1000);
 		goto out;

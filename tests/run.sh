@@ -70,6 +70,15 @@ for t in tests/cli/*.sh; do
 	run_one "$name" bash "$t"
 done
 
+# The hardware-in-the-loop test (images/testvm, make vm-test): the libgpiod and
+# /dev/tpmrm0 backends on a real kernel under qemu.  Only where qemu is
+# installed, and not under SANITIZE=1 (the binary goes into the VM as built).
+if command -v qemu-system-x86_64 >/dev/null && [ "${SANITIZE:-0}" != 1 ]; then
+	if [ -z "$only" ] || [[ " $only " == *" vm-test "* ]]; then
+		run_one vm-test bash images/testvm/run.sh
+	fi
+fi
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
