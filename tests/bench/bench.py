@@ -719,7 +719,7 @@ class Bench:
           % (d["released_bundle_bytes"] / MB, d["small_bundle_bytes"]))
         w("Throughput = the input's bytes (image set, or bundle for verify) / wall time. RSS = peak "
           "resident set of the largest single process of the command (GNU time's ru_maxrss). "
-          "The data is in the page cache for every contender (read once before the rounds).\n")
+          "The data is in the page cache for every contender (read before the rounds and again, untimed, at the start of each round).\n")
         groups = [("seal", "Sealing the image set"), ("verify", "Verifying the released bundle (no keys)"),
                   ("open", "Opening: decrypt, verify, extract the image set"),
                   ("release", "Release (the button is pressed by the script when amber blinks)"),

@@ -425,6 +425,7 @@ static int run_campaign(const struct cfg *c, const char *name, uint64_t total, m
 				_exit(2);
 			/* exit, not _exit: under ASan the leak check then covers
 			 * every rejection path the worker went through. */
+			free(pids);
 			exit(0);
 		}
 	}
