@@ -14,6 +14,7 @@
 #include "appliance/bundles.h"
 #include "appliance/custody.h"
 #include "appliance/db.h"
+#include "appliance/hold.h"
 
 uint64_t box_now_ms(void)
 {
@@ -193,6 +194,11 @@ int box_open(const char *state_dir, const char *tcti, unsigned flags,
 		r = bundles_recover(b, e);
 		if (r != 0)
 			goto out;
+		if (!b->alarm) {
+			r = hold_recover_purges(b, e);
+			if (r != 0)
+				goto out;
+		}
 		if (b->alarm)
 			log_alarm(b);
 	}

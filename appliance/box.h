@@ -30,6 +30,8 @@ struct box {
 	 * disagree; the box then refuses every state change. */
 	int alarm;
 	char alarm_reason[256];
+	/* The last custody_append's record: APPEND_* (appliance/custody.h). */
+	int last_append;
 };
 
 /* `tcti` may be NULL when flags lack BOX_TPM. */

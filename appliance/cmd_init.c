@@ -29,14 +29,16 @@ static int create_db(const char *state, const struct identity *id, const uint8_t
                      size_t idlen, const struct policy *pol, const uint8_t *ptext, size_t plen,
                      uint64_t counter_base, struct sbx_err *e)
 {
-	char tmp[4200], final[4200];
+	char tmp[4200], tmpj[4300], final[4200];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int r;
 
 	snprintf(tmp, sizeof tmp, "%s/sealbox.db.init", state);
 	snprintf(final, sizeof final, "%s/sealbox.db", state);
-	unlink(tmp);   /* a leftover from an init that crashed */
+	snprintf(tmpj, sizeof tmpj, "%s-journal", tmp);
+	unlink(tmp);   /* leftovers from an init that crashed */
+	unlink(tmpj);
 	r = db_open(tmp, 1, &db, e);
 	if (r != 0)
 		goto out;
@@ -68,17 +70,26 @@ static int create_db(const char *state, const struct identity *id, const uint8_t
 	st = NULL;
 	db_close(db);
 	db = NULL;
+	/* The journal (kept by journal_mode=TRUNCATE) belongs to the temporary
+	 * name; the first open of the final database makes its own. */
+	unlink(tmpj);
 	if (rename(tmp, final) != 0) {
 		r = sbx_fail(e, SBX_EIO, "cannot rename %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	r = atomic_fsync_dir(state, e);
+	/* Opening it once creates its journal (db_open), so that no later
+	 * command, not even a refused one, adds a file to the state directory. */
+	if (r == 0)
+		r = db_open(final, 0, &db, e);
 out:
 	sqlite3_finalize(st);
 	if (db != NULL)
 		db_close(db);
-	if (r != 0)
+	if (r != 0) {
 		unlink(tmp);
+		unlink(tmpj);
+	}
 	return r;
 }
 

@@ -302,6 +302,7 @@ static int append_internal(struct box *b, struct logrec *rec, int anchor,
 	uint64_t tree_size = 0, counter = 0, got = 0, prev_ms = 0;
 	int r;
 
+	b->last_append = APPEND_NOT_COMMITTED;
 	if (b->tpm == NULL)
 		return sbx_fail(e, SBX_EINVAL, "internal: custody_append without a TPM");
 	/* An alarm freezes the box: only the refusal itself is recorded. */
@@ -354,8 +355,13 @@ static int append_internal(struct box *b, struct logrec *rec, int anchor,
 	if (r != 0)
 		goto fail;
 	r = db_commit(b->db, e);
-	if (r != 0)
+	if (r != 0) {
+		/* After a failed COMMIT (a failed journal sync, say) SQLite may or
+		 * may not have committed; never retried, never assumed undone. */
+		b->last_append = APPEND_UNDECIDED;
 		goto fail;
+	}
+	b->last_append = APPEND_COMMITTED;
 
 	/* The record is durable.  From here a failure is rolled forward at the
 	 * next start, never rolled back. */

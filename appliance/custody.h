@@ -13,10 +13,18 @@
 #include "appliance/box.h"
 #include "export/logrec.h"
 
+/* What a custody_append that failed left behind (b->last_append).  A
+ * failure after the commit (the TPM counter, the signature) leaves the
+ * record in force, rolled forward at the next start; a failed COMMIT leaves
+ * it undecided (SQLite may have committed: the next start decides).  Only
+ * APPEND_NOT_COMMITTED lets a caller undo what it did for the record, such
+ * as a bundle file the record names. */
+enum { APPEND_NOT_COMMITTED = 0, APPEND_COMMITTED = 1, APPEND_UNDECIDED = 2 };
+
 /* Runs `apply` (may be NULL) and appends `rec` in one transaction.  The
  * caller fills event, outcome, operator, case, bundle, reason, detail; this
  * fills seq, times, appliance id and policy hash.  `anchor` moves the TPM
- * counter.  On failure nothing is changed. */
+ * counter.  On failure, see b->last_append. */
 int custody_append(struct box *b, struct logrec *rec, int anchor,
                    int (*apply)(struct box *, void *, struct sbx_err *), void *arg,
                    struct sbx_err *e);

@@ -288,36 +288,31 @@ int custody_verify(struct box *b, struct custody_report *rep, struct sbx_err *e)
 int custody_export(struct box *b, const char *path, const char *operator_id,
                    struct sbx_err *e)
 {
-	char *tmp = NULL, hex[65];
+	struct atomic_file af = { .fd = -1 };
+	char hex[65];
 	struct logrec *rec = NULL;
 	uint8_t *buf = NULL, digest[32];
 	size_t len = 0;
 	uint64_t nr = 0, nh = 0;
-	int fd = -1, r;
+	int r;
 
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		tmp = NULL;
-		r = SBX_ENOMEM;
-		goto out;
-	}
 	rec = calloc(1, sizeof *rec);
 	if (rec == NULL) {
 		r = SBX_ENOMEM;
 		goto out;
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	r = write_export(b, fd, &nr, &nh, e);
+	r = atomic_begin(&af, path, 0644, e);
 	if (r != 0)
 		goto out;
-	if (fsync(fd) != 0) {
-		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", tmp, strerror(errno));
+	r = write_export(b, af.fd, &nr, &nh, e);
+	if (r != 0)
+		goto out;
+	/* Durable before its record names it. */
+	if (fsync(af.fd) != 0) {
+		r = sbx_fail(e, SBX_EIO, "fsync of the export %s failed: %s", path, strerror(errno));
 		goto out;
 	}
-	r = read_fd(fd, &buf, &len, e);
+	r = read_fd(af.fd, &buf, &len, e);
 	if (r != 0)
 		goto out;
 	hash_sha256(buf, len, digest);
@@ -330,22 +325,17 @@ int custody_export(struct box *b, const char *path, const char *operator_id,
 	snprintf(rec->detail, sizeof rec->detail, "tree_size=%" PRIu64 "\nheads=%" PRIu64
 	         "\nsha256=%s", nr, nh, hex);
 	r = custody_append(b, rec, 0, NULL, NULL, e);
-	if (r != 0)
-		goto out;
-	if (rename(tmp, path) != 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (r != 0) {
+		struct sbx_err ignore = { 0 };
+
+		/* A record that may be in force names this file: keep it. */
+		if (b->last_append != APPEND_NOT_COMMITTED)
+			(void)atomic_commit(&af, &ignore);
 		goto out;
 	}
-	free(tmp);
-	tmp = NULL;
-	r = atomic_fsync_parent(path, e);
+	r = atomic_commit(&af, e);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
+	atomic_abort(&af);
 	free(buf);
 	free(rec);
 	return r;

@@ -14,7 +14,8 @@
 
 /* Opens (create != 0: creates a new file, which must not exist) and checks
  * the settings: DBCONFIG_DEFENSIVE on, trusted_schema off, synchronous FULL,
- * journal_mode DELETE, foreign_keys on. */
+ * journal_mode TRUNCATE, foreign_keys on.  An existing database gets its
+ * journal file created (and its directory synced) if it has none. */
 int db_open(const char *path, int create, sqlite3 **out, struct sbx_err *e);
 void db_close(sqlite3 *db);
 

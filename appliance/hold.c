@@ -8,6 +8,7 @@
 #include "appliance/bundles.h"
 #include "appliance/custody.h"
 #include "appliance/db.h"
+#include "export/logrec.h"
 
 const char *hold_status(const struct hold *h, uint64_t now)
 {
@@ -349,5 +350,113 @@ int hold_close(struct box *b, const char *case_id, const char *operator_id, stru
 		r = record_purges(b, case_id, operator_id, cc.purged, cc.n_purged, e);
 out:
 	free(cc.purged);
+	return r;
+}
+
+/* The close's operator, from its own record (the holds table keeps only the
+ * operator who opened the hold). */
+static int close_operator(struct box *b, const char *case_id, char *out, size_t outlen,
+                          struct sbx_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	struct logrec *rec = NULL;
+	int r, rc;
+
+	r = db_prepare(b->db, "SELECT body FROM records WHERE case_id = ?1 AND "
+	                      "event = 'hold.close' AND outcome = 'ok' ORDER BY seq DESC LIMIT 1",
+	               &st, e);
+	if (r != 0)
+		return r;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		r = sbx_fail(e, SBX_ESTATE, "case '%s': purged bundles but no hold.close record",
+		             case_id);
+		goto out;
+	}
+	rec = malloc(sizeof *rec);
+	if (rec == NULL) {
+		r = SBX_ENOMEM;
+		goto out;
+	}
+	if (logrec_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+	                  rec) != 0) {
+		r = sbx_fail(e, SBX_EFORMAT, "case '%s': the hold.close record does not decode",
+		             case_id);
+		goto out;
+	}
+	snprintf(out, outlen, "%s", rec->operator_id);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	free(rec);
+	return r;
+}
+
+/* A close commits the crypto-erase first and appends the purge records
+ * after deleting the files; a crash in between leaves purged bundles with
+ * no purge record.  The next start finishes it.  Nothing can be appended
+ * in between (recovery runs before any command), so only the newest
+ * non-purge record can be such a close: the check costs a short walk back
+ * over purge records and one indexed look-up. */
+int hold_recover_purges(struct box *b, struct sbx_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char case_id[LOGREC_MAX_SHORT + 1] = "", op[LOGREC_MAX_SHORT + 1];
+	char *list = NULL;
+	size_t listlen = 0, n = 0;
+	FILE *mem = NULL;
+	int r, rc;
+
+	r = db_prepare(b->db, "SELECT event, case_id FROM records WHERE event != 'purge' "
+	                      "ORDER BY seq DESC LIMIT 1", &st, e);
+	if (r != 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "hold.close") == 0)
+		snprintf(case_id, sizeof case_id, "%s", (const char *)sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	st = NULL;
+	if (case_id[0] == '\0')
+		return 0;
+	mem = open_memstream(&list, &listlen);
+	if (mem == NULL)
+		return SBX_ENOMEM;
+	r = db_prepare(b->db, "SELECT id, ciphertext_sha256, reads FROM bundles b "
+	                      "WHERE case_id = ?1 AND state = 'purged' AND NOT EXISTS "
+	                      "(SELECT 1 FROM records r WHERE r.case_id = ?1 AND "
+	                      "r.event = 'purge' AND r.bundle_id = b.id) ORDER BY sealed_ms, id",
+	               &st, e);
+	if (r != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fprintf(mem, "%s %s %lld\n", (const char *)sqlite3_column_text(st, 0),
+		        (const char *)sqlite3_column_text(st, 1),
+		        (long long)sqlite3_column_int64(st, 2));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sbx_fail(e, SBX_EIO, "database: %s", sqlite3_errmsg(b->db));
+		goto out;
+	}
+	if (fclose(mem) != 0) {
+		mem = NULL;
+		r = SBX_ENOMEM;
+		goto out;
+	}
+	mem = NULL;
+	if (n == 0)
+		goto out;
+	r = close_operator(b, case_id, op, sizeof op, e);
+	if (r == 0)
+		r = bundles_delete_purged_files(b, case_id, e);
+	if (r == 0)
+		r = record_purges(b, case_id, op, list, n, e);
+out:
+	sqlite3_finalize(st);
+	if (mem != NULL)
+		fclose(mem);
+	free(list);
 	return r;
 }

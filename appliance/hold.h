@@ -38,6 +38,10 @@ int hold_renew(struct box *b, const char *case_id, const char *authority,
                const char *operator_id, unsigned days, struct sbx_err *e);
 int hold_close(struct box *b, const char *case_id, const char *operator_id, struct sbx_err *e);
 
+/* At start: appends the purge records a close that crashed after its
+ * commit did not get to write (deleting the files first). */
+int hold_recover_purges(struct box *b, struct sbx_err *e);
+
 /* Calls fn for every hold, ordered by opening time. */
 int hold_foreach(struct box *b, int (*fn)(void *, const struct hold *), void *arg,
                  struct sbx_err *e);

@@ -236,8 +236,8 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 	/* The bundle is durable (fsynced, renamed, directory fsynced) before its
 	 * record commits: never a record without its bundle. */
 	r = custody_append(b, rec, 1, apply_insert, &ic, e);
-	if (r == 0)
-		sealed = 0;   /* kept */
+	if (r == 0 || b->last_append != APPEND_NOT_COMMITTED)
+		sealed = 0;   /* kept: recorded, or for the next start to decide */
 out:
 	if (sealed)
 		unlink(res->path);   /* never a bundle without its record */

@@ -5,6 +5,16 @@
 #include <string.h>
 #include <openssl/err.h>
 
+/* A message is one line of text whatever it quotes (a CSV column name, a
+ * certificate subject): it goes to a terminal and into the custody log as a
+ * refusal's reason.  Control characters become '?'.  Found by fuzz_csv. */
+static void one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 __attribute__((format(printf, 3, 0)))
 static void vset(struct sbx_err *e, int code, const char *fmt, va_list ap)
 {
@@ -12,6 +22,7 @@ static void vset(struct sbx_err *e, int code, const char *fmt, va_list ap)
 		return;
 	e->code = code;
 	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	one_line(e->msg);
 }
 
 int sbx_fail(struct sbx_err *e, int code, const char *fmt, ...)
@@ -40,6 +51,7 @@ int sbx_fail_ssl(struct sbx_err *e, int code, const char *fmt, ...)
 
 		ERR_error_string_n(l, buf, sizeof buf);
 		snprintf(e->msg + n, sizeof e->msg - n, " (%s)", buf);
+		one_line(e->msg);
 	}
 	ERR_clear_error();
 	return code;

@@ -50,74 +50,149 @@ int atomic_fsync_parent(const char *path, struct sbx_err *e)
 	return r;
 }
 
+/* An anonymous file (O_TMPFILE) has no name until it is complete, so a
+ * process killed while writing it leaves nothing behind: no orphan for
+ * anyone to clean up in a directory that is not ours (a release's or an
+ * export's output directory).  Filesystems without O_TMPFILE get a named
+ * temporary file instead, removed on every failure the process survives. */
+int atomic_begin(struct atomic_file *af, const char *path, mode_t mode, struct sbx_err *e)
+{
+	char *copy = NULL;
+	int r = SBX_ENOMEM;
+
+	memset(af, 0, sizeof *af);
+	af->fd = -1;
+	af->path = strdup(path);
+	copy = strdup(path);
+	if (af->path == NULL || copy == NULL)
+		goto out;
+	af->fd = open(dirname(copy), O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	if (af->fd < 0) {
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+			r = sbx_fail(e, SBX_EIO, "cannot create a file beside %s: %s", path,
+			             strerror(errno));
+			goto out;
+		}
+		if (asprintf(&af->tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+			af->tmp = NULL;
+			r = SBX_ENOMEM;
+			goto out;
+		}
+		af->fd = open(af->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+		if (af->fd < 0) {
+			r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", af->tmp, strerror(errno));
+			free(af->tmp);
+			af->tmp = NULL;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	free(copy);
+	if (r != 0)
+		atomic_abort(af);
+	return r;
+}
+
+void atomic_abort(struct atomic_file *af)
+{
+	if (af->fd >= 0)
+		close(af->fd);
+	if (af->tmp != NULL)
+		unlink(af->tmp);
+	free(af->tmp);
+	free(af->path);
+	af->fd = -1;
+	af->tmp = af->path = NULL;
+}
+
+/* Gives the anonymous file its name.  linkat() cannot replace a file, so a
+ * target that exists is replaced through a named temporary and rename(). */
+static int name_anonymous(struct atomic_file *af, struct sbx_err *e)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", af->fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, af->path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return sbx_fail(e, SBX_EIO, "cannot create %s: %s", af->path, strerror(errno));
+	if (asprintf(&af->tmp, "%s.tmp.%ld", af->path, (long)getpid()) < 0) {
+		af->tmp = NULL;
+		return SBX_ENOMEM;
+	}
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, af->tmp, AT_SYMLINK_FOLLOW) != 0) {
+		int r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", af->tmp, strerror(errno));
+
+		free(af->tmp);
+		af->tmp = NULL;
+		return r;
+	}
+	return 1;   /* named: rename it over the target */
+}
+
+int atomic_commit(struct atomic_file *af, struct sbx_err *e)
+{
+	int r, named = af->tmp != NULL;
+
+	if (fsync(af->fd) != 0) {
+		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", af->path, strerror(errno));
+		goto out;
+	}
+	if (!named) {
+		r = name_anonymous(af, e);
+		if (r < 0)
+			goto out;
+		named = r == 1;
+	}
+	if (named && rename(af->tmp, af->path) != 0) {
+		r = sbx_fail(e, SBX_EIO, "cannot rename %s to %s: %s", af->tmp, af->path,
+		             strerror(errno));
+		goto out;
+	}
+	free(af->tmp);
+	af->tmp = NULL;   /* it is the target now: never unlink it */
+	if (close(af->fd) != 0) {
+		af->fd = -1;
+		r = sbx_fail(e, SBX_EIO, "cannot close %s: %s", af->path, strerror(errno));
+		goto out;
+	}
+	af->fd = -1;
+	r = atomic_fsync_parent(af->path, e);
+out:
+	atomic_abort(af);
+	return r;
+}
+
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
                       struct sbx_err *e)
 {
-	char *tmp = NULL;
-	int fd = -1, r = SBX_EIO;
+	struct atomic_file af;
+	int r = atomic_begin(&af, path, mode, e);
 
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		tmp = NULL;
-		r = SBX_ENOMEM;
-		goto out;
+	if (r != 0)
+		return r;
+	if (atomic_write_all(af.fd, data, len) != 0) {
+		r = sbx_fail(e, SBX_EIO, "cannot write %s: %s", path, strerror(errno));
+		atomic_abort(&af);
+		return r;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (atomic_write_all(fd, data, len) != 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (fsync(fd) != 0) {
-		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		r = sbx_fail(e, SBX_EIO, "cannot close %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-		goto out;
-	}
-	r = atomic_fsync_parent(path, e);
-	free(tmp);
-	return r;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL)
-		unlink(tmp);
-	free(tmp);
-	return r;
+	return atomic_commit(&af, e);
 }
 
 int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_err *e)
 {
-	char *tmp = NULL;
-	int in = -1, out = -1, r = SBX_EIO;
+	struct atomic_file af = { .fd = -1 };
+	int in, r = SBX_EIO;
 
 	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot open %s: %s", src, strerror(errno));
-		goto fail;
-	}
-	if (asprintf(&tmp, "%s.tmp.%ld", dst, (long)getpid()) < 0) {
-		tmp = NULL;
-		r = SBX_ENOMEM;
-		goto fail;
-	}
-	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (out < 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
+	if (in < 0)
+		return sbx_fail(e, SBX_EIO, "cannot open %s: %s", src, strerror(errno));
+	r = atomic_begin(&af, dst, mode, e);
+	if (r != 0)
+		goto out;
 	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)1 << 30, 0);
+		ssize_t n = copy_file_range(in, NULL, af.fd, NULL, (size_t)1 << 30, 0);
 
 		if (n == 0)
 			break;
@@ -130,38 +205,17 @@ int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_e
 			ssize_t k;
 
 			while ((k = read(in, buf, sizeof buf)) > 0)
-				if (atomic_write_all(out, buf, (size_t)k) != 0)
+				if (atomic_write_all(af.fd, buf, (size_t)k) != 0)
 					break;
 			if (k == 0)
 				break;
 		}
-		r = sbx_fail(e, SBX_EIO, "cannot copy %s to %s: %s", src, tmp, strerror(errno));
-		goto fail;
+		r = sbx_fail(e, SBX_EIO, "cannot copy %s to %s: %s", src, dst, strerror(errno));
+		atomic_abort(&af);
+		goto out;
 	}
-	if (fsync(out) != 0) {
-		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if (close(out) != 0) {
-		out = -1;
-		r = sbx_fail(e, SBX_EIO, "cannot close %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	out = -1;
-	if (rename(tmp, dst) != 0) {
-		r = sbx_fail(e, SBX_EIO, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
-		goto fail;
-	}
-	free(tmp);
+	r = atomic_commit(&af, e);
+out:
 	close(in);
-	return atomic_fsync_parent(dst, e);
-fail:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	if (tmp != NULL)
-		unlink(tmp);
-	free(tmp);
 	return r;
 }

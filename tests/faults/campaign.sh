@@ -5,29 +5,43 @@
 # swtpm (and the GPIO simulator for release) with tests/faults/faultshim.c
 # preloaded, faulting the k-th durable-state call (file writes, syncs,
 # renames, unlinks, closes, copies, TPM commands) for k = 1, 2, 3, ... until
-# the operation completes without reaching the fault.  Before every run the
-# box's state directory AND the TPM's state are restored from one snapshot
-# (the NV counter matches the database); after every run the box is
-# restarted (a read-only and a state-changing command, so recovery runs)
-# and checked:
+# the operation completes without reaching the fault.
+#
+# Operations: ingest (a new bundle), release (to a recipient, with the
+# button pressed on the GPIO simulator), close (a hold close: crypto-erase
+# and purge of two bundles), policy (policy set), holdopen (hold open: a
+# plain anchored append), checkpoint (log checkpoint), export (log export).
+# Fault kinds: kill (SIGKILL at the k-th call), eio and enospc (the k-th
+# call fails once), eio-sticky (it and every later one fail), eio-fsync (eio
+# on the k-th fsync/fdatasync only), powercut (kill, after undoing every
+# unlink and rename whose directory was not fsynced since).
+#
+# Before every run the box's state directory AND the TPM's state are
+# restored from one snapshot (the NV counter matches the database); after
+# every run the box is restarted (a read-only and a state-changing command,
+# so recovery runs) and checked:
 #   - sealbox log verify passes (TPM key, TPM counter vs the log, every
 #     signature and root), and no integrity alarm stands (an alarm a
-#     recovery raised honestly is reported apart, but still counts);
+#     recovery raised honestly is shown apart, and still counts);
 #   - PRAGMA integrity_check is "ok";
 #   - every file in STATE/bundles is a recorded bundle that verifies and
 #     decrypts (sealbox bundle verify ID --decrypt); no leftover temp file;
-#   - every sealed bundle row has its file, no purged bundle keeps its file,
-#     every bundle id a record names has a row, every bundle row has its
-#     ingest record, every purged bundle has its purge record;
+#   - every sealed bundle row has its file and a usable wrapped key, no
+#     purged bundle keeps its file, every bundle id a record names has a
+#     row, every bundle row has its ingest record, every purged bundle has
+#     its purge record, a hold is closed exactly when its bundles are purged;
 #   - the TPM NV counter (as log verify reads it) equals the newest head's
 #     counter in the database, and the newest head is signed;
 #   - the output directory (release) or file (log export) holds only
 #     complete files: each X.sbx verifies (sealbox-verify), each X.release
 #     opens (sealbox-open, with X.sbx beside it, and a release.confirm
-#     record for it in the log), nothing else (no temp files);
-#   - a failed fsync/fdatasync (eio, enospc) fails the operation with a
-#     message (exit status non-zero, stderr non-empty): never retried and
-#     trusted.
+#     record for it in the log), nothing else (no temp files); an X.sbx
+#     without its X.release is complete but not openable: counted apart;
+#   - an operation that reports success committed its record;
+#   - a failed fsync/fdatasync fails the operation with a message (exit
+#     status non-zero, stderr non-empty): never retried and trusted.
+# Also counted, not as inconsistencies: operations that reported a failure
+# although their record had committed (the next start completes them).
 #
 # usage: campaign.sh [--quick] [--ops "ingest release ..."] [--modes "kill eio ..."]
 #                    [--max-k N] [--k "K..."] [--jobs N] [--keep] [--verbose]
@@ -35,9 +49,10 @@
 # Env: SBX_BIN (build dir with sealbox, sealbox-verify, sealbox-open,
 # sealbox-gpiosim, tests/tools/gen_reads), SBX_FAULTSHIM (the shim .so,
 # default $SBX_BIN/faults/faultshim.so), SBX_FAULTS_SEED (quick sampling),
-# SBX_FAULTS_TMP (work directory; default /dev/shm when it exists: the
-# campaign simulates process crashes and failing calls, not power loss, so
-# it needs no real durability, and tmpfs makes each run 3x faster).
+# SBX_FAULTS_QUICK_POINTS (points per operation and kind in quick mode),
+# SBX_FAULTS_JOBS (parallel pairs, default nproc), SBX_FAULTS_TMP (work
+# directory; default /dev/shm when it exists: crashes and failing calls
+# need no real durability, and tmpfs makes each run about 3x faster).
 # Output: TAP-like "ok"/"not ok" lines (tests/run.sh counts them), a summary
 # table, and every inconsistency with the run directory that shows it.
 # Exit status 0 when no inconsistency was found.
@@ -50,7 +65,7 @@ export TSS2_LOG=all+none
 
 QUICK=0 KEEP=0 VERBOSE=0 ONLYK= MAXK=${SBX_FAULTS_MAX_K:-20000} JOBS=${SBX_FAULTS_JOBS:-$(nproc)}
 OPS="ingest release close policy holdopen checkpoint export"
-MODES="kill eio enospc eio-sticky eio-fsync"
+MODES="kill eio enospc eio-sticky eio-fsync powercut"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
@@ -61,7 +76,7 @@ while [ $# -gt 0 ]; do
 	--jobs) JOBS=$2; shift ;;
 	--keep) KEEP=1 ;;
 	--verbose) VERBOSE=1 ;;
-	-h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,60p' "$0"; exit 0 ;;
 	*) echo "campaign.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -420,13 +435,10 @@ quick_ks() {
 run_point() {
 	local op=$1 mode=$2 k=$3 R=$4 cls rc hitline res=$4.result now before
 	cls=$(class_of "$mode")
-	[ -n "${TIMING:-}" ] && echo "start $(date +%s.%N)" >>"$W/timing"
 	restore "$R" || { echo "bad" >>"$res"; echo "== $op $mode k=$k: restore failed" >>"$R.failures"; return 1; }
-	[ -n "${TIMING:-}" ] && echo "restored $(date +%s.%N)" >>"$W/timing"
 	"op_$op" "${mode%-fsync}" "$k" "$cls" "$R" >"$R/op.sh" 2>&1
 	rc=$?
-	[ -n "${TIMING:-}" ] && echo "op $(date +%s.%N)" >>"$W/timing"
-	hitline=$(grep -v '^resync' "$R/hit" 2>/dev/null | head -n 1)
+	hitline=$(grep -v '^resync\|^undo' "$R/hit" 2>/dev/null | head -n 1)
 	if [ -z "$hitline" ]; then
 		tpm_down "$R/tpm"
 		if [ "$rc" -ne 0 ]; then
@@ -442,14 +454,13 @@ run_point() {
 	check_run "$R"
 	if [ "$rc" -eq 0 ] && [ "$now" = "$before" ]; then
 		problem "the operation reported success but committed no $(event_of "$op") record"
-	elif [ "$rc" -ne 0 ] && [ "$mode" != kill ] && [ "$now" != "$before" ]; then
+	elif [ "$rc" -ne 0 ] && [ "$rc" -ne 137 ] && [ "$now" != "$before" ]; then
 		# Reported failed, yet in force (rolled forward at the next start).
 		echo "committed $rc $(grep -v '^$' "$R/op.out" | tail -n 1)" >>"$res"
 	fi
-	[ -n "${TIMING:-}" ] && echo "checked $(date +%s.%N)" >>"$W/timing"
 	# A failed sync must fail the operation, with a message.
 	case "$mode:$hitline" in
-	kill:*) ;;
+	kill:*|powercut:*) ;;
 	*" fsync "*|*" fdatasync "*)
 		echo "sync" >>"$res"
 		if [ "$rc" -eq 0 ]; then
@@ -470,7 +481,8 @@ run_point() {
 		{
 			echo "== $op $mode k=$k: fault at [$hitline], operation exit $rc: $(grep -v '^$' "$R/op.out" | tail -n 1)"
 			sed 's/^/   - /' "$R/problems"
-			grep '^resync' "$R/hit" | sed 's/^/   (later sync of the same file: /; s/$/)/' 
+			grep '^resync' "$R/hit" | sed 's/^/   (later sync of the same file: /; s/$/)/'
+			grep '^undo' "$R/hit" | sed 's/^/   (power cut: /; s/$/)/' 
 		} >>"$R.failures"
 		[ "$KEEP" = 1 ] && cp -a "$R" "$W/fail-$op-$mode-$k"
 		log "inconsistency: $op $mode k=$k"

@@ -8,11 +8,15 @@
  *   SBX_FAULT_OP     comma-separated call names or classes (default "all"):
  *                    write pwrite pwrite64 writev fsync fdatasync rename
  *                    renameat renameat2 unlink unlinkat close copy_file_range
- *                    tpm; classes: sync (fsync, fdatasync), space (the writes,
+ *                    linkat tpm; classes: sync (fsync, fdatasync), space (the writes,
  *                    copy_file_range, the syncs, the renames: the calls that
  *                    can meet a full disk), file (every call but tpm), all.
  *   SBX_FAULT_K      k, 1-based; 0 or unset: count only, never fault
  *   SBX_FAULT_MODE   kill        SIGKILL at the k-th call, before it runs
+ *                    powercut    as kill, after undoing every unlink,
+ *                                rename and linkat whose directory was not fsynced
+ *                                since (a power cut loses directory entries
+ *                                not yet on disk; file data is not modelled)
  *                    eio, enospc the k-th call fails once with that errno
  *                    eio-sticky, enospc-sticky   the k-th and every later one
  *   SBX_FAULT_COUNT_FILE  at exit: the number of matching calls, one line
@@ -56,23 +60,23 @@
 
 enum call {
 	K_WRITE, K_PWRITE, K_PWRITE64, K_WRITEV, K_FSYNC, K_FDATASYNC, K_RENAME,
-	K_RENAMEAT, K_RENAMEAT2, K_UNLINK, K_UNLINKAT, K_CLOSE, K_COPY, K_TPM, K_NCALLS
+	K_RENAMEAT, K_RENAMEAT2, K_UNLINK, K_UNLINKAT, K_CLOSE, K_COPY, K_LINKAT, K_TPM, K_NCALLS
 };
 
 static const char *const call_name[K_NCALLS] = {
 	"write", "pwrite", "pwrite64", "writev", "fsync", "fdatasync", "rename",
-	"renameat", "renameat2", "unlink", "unlinkat", "close", "copy_file_range", "tpm"
+	"renameat", "renameat2", "unlink", "unlinkat", "close", "copy_file_range", "linkat", "tpm"
 };
 
 #define BIT(c) (1u << (c))
 #define M_SYNC  (BIT(K_FSYNC) | BIT(K_FDATASYNC))
 #define M_WRITE (BIT(K_WRITE) | BIT(K_PWRITE) | BIT(K_PWRITE64) | BIT(K_WRITEV))
 #define M_RENAME (BIT(K_RENAME) | BIT(K_RENAMEAT) | BIT(K_RENAMEAT2))
-#define M_SPACE (M_WRITE | BIT(K_COPY) | M_SYNC | M_RENAME)
+#define M_SPACE (M_WRITE | BIT(K_COPY) | M_SYNC | M_RENAME | BIT(K_LINKAT))
 #define M_FILE  (BIT(K_TPM) - 1u)
 #define M_ALL   (BIT(K_NCALLS) - 1u)
 
-enum mode { MODE_KILL, MODE_EIO, MODE_ENOSPC };
+enum mode { MODE_KILL, MODE_EIO, MODE_ENOSPC, MODE_POWERCUT };
 
 static struct {
 	int ready, inert, sticky, mode;
@@ -107,6 +111,26 @@ static int (*real_connect)(int, const struct sockaddr *, socklen_t);
 static ssize_t (*real_send)(int, const void *, size_t, int);
 static ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static int (*real_link)(const char *, const char *);
+static int (*real_linkat)(int, const char *, int, const char *, int);
+
+/* powercut: directory entries changed since their directory's last sync.
+ * An unlink keeps the file alive under a hard link; a rename that replaces
+ * keeps the old target the same way.  A directory sync forgets the entries
+ * of that directory (and removes their hard links); the power cut undoes
+ * the rest, newest first, then kills the process. */
+#define PEND_MAX 256
+#define PATH_CAP 2048
+struct pend {
+	int is_rename, has_backup;
+	dev_t ddev;
+	ino_t dino;
+	char from[PATH_CAP], to[PATH_CAP], backup[PATH_CAP];
+};
+static struct pend *pend;
+static int n_pend, n_backup;
+static pthread_mutex_t pend_mu = PTHREAD_MUTEX_INITIALIZER;
+static void pend_drop_all(void);
 
 static void *sym(const char *name)
 {
@@ -132,6 +156,8 @@ static void resolve(void)
 	real_send = sym("send");
 	real_sendto = sym("sendto");
 	real_sendmsg = sym("sendmsg");
+	real_link = sym("link");
+	real_linkat = sym("linkat");
 }
 
 static void on_fork_child(void)
@@ -178,6 +204,8 @@ __attribute__((constructor)) static void shim_init(void)
 	cfg.mode = MODE_EIO;
 	if (mode == NULL || !strcmp(mode, "kill")) {
 		cfg.mode = MODE_KILL;
+	} else if (!strcmp(mode, "powercut")) {
+		cfg.mode = MODE_POWERCUT;
 	} else if (!strcmp(mode, "eio") || !strcmp(mode, "eio-sticky")) {
 		cfg.mode = MODE_EIO;
 		cfg.sticky = mode[3] != '\0';
@@ -216,7 +244,14 @@ __attribute__((destructor)) static void shim_fini(void)
 {
 	char line[64];
 
-	if (!cfg.ready || cfg.inert || cfg.count_file == NULL)
+	if (!cfg.ready || cfg.inert)
+		return;
+	if (cfg.mode == MODE_POWERCUT && n_pend > 0) {
+		pthread_mutex_lock(&pend_mu);
+		pend_drop_all();
+		pthread_mutex_unlock(&pend_mu);
+	}
+	if (cfg.count_file == NULL)
 		return;
 	snprintf(line, sizeof line, "%lu\n", __atomic_load_n(&g_count, __ATOMIC_SEQ_CST));
 	/* Truncate: the file holds the last count only. */
@@ -245,7 +280,7 @@ static void fd_target(int fd, char *out, size_t cap)
 
 static void at_target(int dirfd, const char *name, char *out, size_t cap)
 {
-	char dir[2048];
+	char dir[1024];
 
 	if (name != NULL && name[0] != '/' && dirfd != AT_FDCWD) {
 		fd_target(dirfd, dir, sizeof dir);
@@ -309,6 +344,129 @@ static void check_resync(int fd, enum call c, unsigned long n)
 	}
 }
 
+static void parent_dir(const char *path, char *out, size_t cap)
+{
+	const char *sl = strrchr(path, '/');
+
+	if (sl == NULL)
+		snprintf(out, cap, ".");
+	else if (sl == path)
+		snprintf(out, cap, "/");
+	else
+		snprintf(out, cap, "%.*s", (int)(sl - path), path);
+}
+
+/* Records a directory change about to happen to `from` (unlink, kind 0),
+ * `from` -> `to` (rename, kind 1) or a new name `to` (link, kind 2); paths
+ * absolute or relative to the cwd. */
+static int pend_note(int is_rename, const char *from, const char *to)
+{
+	struct pend *p;
+	struct stat sb;
+	char dir[PATH_CAP - 64];
+	int idx = -1;
+
+	if (cfg.mode != MODE_POWERCUT || cfg.inert || !cfg.ready)
+		return -1;
+	pthread_mutex_lock(&pend_mu);
+	if (pend == NULL)
+		pend = calloc(PEND_MAX, sizeof *pend);
+	if (pend == NULL || n_pend >= PEND_MAX)
+		goto out;
+	p = &pend[n_pend];
+	memset(p, 0, sizeof *p);
+	p->is_rename = is_rename;
+	snprintf(p->from, sizeof p->from, "%s", from);
+	snprintf(p->to, sizeof p->to, "%s", to ? to : "");
+	parent_dir(is_rename ? to : from, dir, sizeof dir);
+	if (stat(dir, &sb) != 0)
+		goto out;
+	p->ddev = sb.st_dev;
+	p->dino = sb.st_ino;
+	/* What the change destroys survives under a hard link (a new link
+	 * destroys nothing). */
+	if (is_rename != 2 && (!is_rename || lstat(to, &sb) == 0)) {
+		snprintf(p->backup, sizeof p->backup, "%s/.faultshim-%ld-%d", dir, (long)getpid(),
+		         n_backup++);
+		p->has_backup = real_link(is_rename ? to : from, p->backup) == 0;
+		if (!is_rename && !p->has_backup)
+			goto out;   /* a directory or a vanished file: not modelled */
+	}
+	idx = n_pend++;
+out:
+	pthread_mutex_unlock(&pend_mu);
+	return idx;
+}
+
+/* The change did not happen after all. */
+static void pend_cancel(int idx)
+{
+	if (idx < 0)
+		return;
+	pthread_mutex_lock(&pend_mu);
+	if (idx == n_pend - 1) {
+		if (pend[idx].has_backup)
+			real_unlink(pend[idx].backup);
+		n_pend--;
+	}
+	pthread_mutex_unlock(&pend_mu);
+}
+
+/* A sync of directory fd makes its pending entries durable. */
+static void pend_synced(int fd)
+{
+	struct stat sb;
+	int j = 0;
+
+	if (n_pend == 0 || fstat(fd, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return;
+	pthread_mutex_lock(&pend_mu);
+	for (int i = 0; i < n_pend; i++) {
+		if (pend[i].ddev == sb.st_dev && pend[i].dino == sb.st_ino) {
+			if (pend[i].has_backup)
+				real_unlink(pend[i].backup);
+			continue;
+		}
+		if (j != i)
+			pend[j] = pend[i];
+		j++;
+	}
+	n_pend = j;
+	pthread_mutex_unlock(&pend_mu);
+}
+
+static void pend_undo(void)
+{
+	char line[PATH_CAP * 2 + 64];
+
+	for (int i = n_pend - 1; i >= 0; i--) {
+		struct pend *p = &pend[i];
+
+		if (p->is_rename == 2) {
+			real_unlink(p->to);
+			snprintf(line, sizeof line, "undo link %s\n", p->to);
+		} else if (p->is_rename) {
+			real_rename(p->to, p->from);
+			if (p->has_backup)
+				real_rename(p->backup, p->to);
+			snprintf(line, sizeof line, "undo rename %s -> %s\n", p->from, p->to);
+		} else {
+			real_rename(p->backup, p->from);
+			snprintf(line, sizeof line, "undo unlink %s\n", p->from);
+		}
+		append_line(cfg.hit_file, line);
+	}
+	n_pend = 0;
+}
+
+static void pend_drop_all(void)
+{
+	for (int i = 0; i < n_pend; i++)
+		if (pend[i].has_backup)
+			real_unlink(pend[i].backup);
+	n_pend = 0;
+}
+
 /* Counts one matching call.  Returns 0 to run the call as usual, or the
  * errno it must fail with.  kill never returns. */
 static int tick(enum call c, int fd, const char *target, unsigned long *np)
@@ -338,7 +496,11 @@ static int tick(enum call c, int fd, const char *target, unsigned long *np)
 	}
 	if (!fire)
 		return 0;
-	if (cfg.mode == MODE_KILL) {
+	if (cfg.mode == MODE_KILL || cfg.mode == MODE_POWERCUT) {
+		if (cfg.mode == MODE_POWERCUT) {
+			pthread_mutex_lock(&pend_mu);
+			pend_undo();
+		}
 		kill(getpid(), SIGKILL);
 		for (;;)
 			pause();
@@ -423,7 +585,11 @@ static int do_sync(enum call c, int fd, int (*real)(int))
 	}
 	if (n > 0)
 		check_resync(fd, c, n);
-	return real(fd);
+	if (real(fd) != 0)
+		return -1;
+	if (cfg.mode == MODE_POWERCUT && !cfg.inert)
+		pend_synced(fd);
+	return 0;
 }
 
 int fsync(int fd)
@@ -457,7 +623,13 @@ int rename(const char *o, const char *nw)
 		errno = err;
 		return -1;
 	}
-	return real_rename(o, nw);
+	{
+		int idx = pend_note(1, o, nw), r = real_rename(o, nw);
+
+		if (r != 0)
+			pend_cancel(idx);
+		return r;
+	}
 }
 
 int renameat(int ofd, const char *o, int nfd, const char *nw)
@@ -468,7 +640,18 @@ int renameat(int ofd, const char *o, int nfd, const char *nw)
 		errno = err;
 		return -1;
 	}
-	return real_renameat(ofd, o, nfd, nw);
+	{
+		char a[PATH_CAP], b[PATH_CAP];
+		int idx, r;
+
+		at_target(ofd, o, a, sizeof a);
+		at_target(nfd, nw, b, sizeof b);
+		idx = pend_note(1, a, b);
+		r = real_renameat(ofd, o, nfd, nw);
+		if (r != 0)
+			pend_cancel(idx);
+		return r;
+	}
 }
 
 int renameat2(int ofd, const char *o, int nfd, const char *nw, unsigned flags)
@@ -479,7 +662,18 @@ int renameat2(int ofd, const char *o, int nfd, const char *nw, unsigned flags)
 		errno = err;
 		return -1;
 	}
-	return real_renameat2(ofd, o, nfd, nw, flags);
+	{
+		char a[PATH_CAP], b[PATH_CAP];
+		int idx, r;
+
+		at_target(ofd, o, a, sizeof a);
+		at_target(nfd, nw, b, sizeof b);
+		idx = pend_note(1, a, b);
+		r = real_renameat2(ofd, o, nfd, nw, flags);
+		if (r != 0)
+			pend_cancel(idx);
+		return r;
+	}
 }
 
 int unlink(const char *p)
@@ -493,7 +687,13 @@ int unlink(const char *p)
 		errno = err;
 		return -1;
 	}
-	return real_unlink(p);
+	{
+		int idx = pend_note(0, p, NULL), r = real_unlink(p);
+
+		if (r != 0)
+			pend_cancel(idx);
+		return r;
+	}
 }
 
 int unlinkat(int dfd, const char *p, int flags)
@@ -510,7 +710,18 @@ int unlinkat(int dfd, const char *p, int flags)
 		errno = err;
 		return -1;
 	}
-	return real_unlinkat(dfd, p, flags);
+	{
+		int idx = -1, r;
+
+		if (!(flags & AT_REMOVEDIR)) {
+			at_target(dfd, p, t, sizeof t);
+			idx = pend_note(0, t, NULL);
+		}
+		r = real_unlinkat(dfd, p, flags);
+		if (r != 0)
+			pend_cancel(idx);
+		return r;
+	}
 }
 
 int close(int fd)
@@ -543,6 +754,28 @@ ssize_t copy_file_range(int in, off64_t *ioff, int out, off64_t *ooff, size_t le
 		return -1;
 	}
 	return real_copy_file_range(in, ioff, out, ooff, len, flags);
+}
+
+/* How an anonymous file (O_TMPFILE) gets its name. */
+int linkat(int ofd, const char *o, int nfd, const char *nw, int flags)
+{
+	int err = rename_tick(K_LINKAT, ofd, o, nfd, nw);
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	{
+		char b[PATH_CAP];
+		int idx, r;
+
+		at_target(nfd, nw, b, sizeof b);
+		idx = pend_note(2, "", b);
+		r = real_linkat(ofd, o, nfd, nw, flags);
+		if (r != 0)
+			pend_cancel(idx);
+		return r;
+	}
 }
 
 int connect(int fd, const struct sockaddr *sa, socklen_t len)

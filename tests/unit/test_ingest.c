@@ -528,6 +528,16 @@ static void test_csv(void)
 	csv_bad("vendor_read_id,plate,camera_id\r\nr1,abc,c\r\n", "missing column \"captured_at\"",
 	        "CSV: missing required column");
 	csv_bad("plate,plate\r\n", "duplicate column", "CSV: duplicate column");
+	/* Regression (fuzz_csv): a quoted column name with a line break was
+	 * echoed into the message, which must stay one line. */
+	{
+		char m2[600];
+
+		CHECK_MSG(csv_str("\"a\r\nb\",\"a\r\nb\"\r\n", m2) != 0 &&
+		          strstr(m2, "duplicate column \"a??b\"") != NULL &&
+		          strpbrk(m2, "\r\n") == NULL,
+		          "CSV: a column name with a line break gives a one-line message");
+	}
 	csv_bad(HDR "r1,abc,,2026-01-02T03:04:05Z,,,,,,,,,,,\r\n", "field camera_id (column \"camera_id\"): is required",
 	        "CSV: empty required field");
 	csv_bad("", "empty", "CSV: empty file");
