@@ -15,6 +15,7 @@
 #include "appliance/custody.h"
 #include "appliance/db.h"
 #include "appliance/hold.h"
+#include "crypto/tpm.h"
 
 uint64_t box_now_ms(void)
 {
@@ -143,6 +144,35 @@ static void log_alarm(struct box *b)
 	free(rec);
 }
 
+/* The TPM objects' records saved at provisioning (appliance/cmd_init.c):
+ * without them each run would ask the TPM for every object's public area.
+ * A box provisioned before they existed has none and still works (the
+ * TPM layer then reads the public areas). */
+static int load_tpm_objects(struct box *b, struct sbx_err *e)
+{
+	static const struct { enum tpm_obj obj; const char *key; } objs[] = {
+		{ TPM_OBJ_SIGN, "tpm_object_sign" },
+		{ TPM_OBJ_DECRYPT, "tpm_object_decrypt" },
+		{ TPM_OBJ_COUNTER, "tpm_object_counter" },
+	};
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof objs / sizeof objs[0]; i++) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = db_meta_get(b->db, objs[i].key, &rec, &len, e);
+		if (r == SBX_ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r == 0)
+			r = tpm_object_load(b->tpm, objs[i].obj, rec, len, e);
+		free(rec);
+	}
+	return r;
+}
+
 int box_open(const char *state_dir, const char *tcti, unsigned flags,
              struct box **out, struct sbx_err *e)
 {
@@ -184,6 +214,9 @@ int box_open(const char *state_dir, const char *tcti, unsigned flags,
 		goto out;
 	if (flags & BOX_TPM) {
 		r = tpm_open(tcti, &b->tpm, e);
+		if (r != 0)
+			goto out;
+		r = load_tpm_objects(b, e);
 		if (r != 0)
 			goto out;
 	}

@@ -27,8 +27,13 @@
  * place once complete, so a failed init leaves no half-made database. */
 static int create_db(const char *state, const struct identity *id, const uint8_t *idbytes,
                      size_t idlen, const struct policy *pol, const uint8_t *ptext, size_t plen,
-                     uint64_t counter_base, struct sbx_err *e)
+                     uint64_t counter_base, struct tpm *t, struct sbx_err *e)
 {
+	static const struct { enum tpm_obj obj; const char *key; } objs[] = {
+		{ TPM_OBJ_SIGN, "tpm_object_sign" },
+		{ TPM_OBJ_DECRYPT, "tpm_object_decrypt" },
+		{ TPM_OBJ_COUNTER, "tpm_object_counter" },
+	};
 	char tmp[4200], tmpj[4300], final[4200];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -54,6 +59,16 @@ static int create_db(const char *state, const struct identity *id, const uint8_t
 		r = db_meta_set_u64(db, "counter_base", counter_base, e);
 	if (r == 0)
 		r = db_meta_set(db, "policy_hash", pol->hash, 32, e);
+	/* ESYS's records of the objects (box_open loads them). */
+	for (size_t i = 0; r == 0 && i < sizeof objs / sizeof objs[0]; i++) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = tpm_object_save(t, objs[i].obj, &rec, &len, e);
+		if (r == 0)
+			r = db_meta_set(db, objs[i].key, rec, len, e);
+		free(rec);
+	}
 	if (r == 0)
 		r = db_prepare(db, "INSERT INTO policies(hash, body, installed_seq) VALUES (?1, ?2, 0)",
 		               &st, e);
@@ -197,7 +212,7 @@ int cmd_init(int argc, char **argv, struct cli *g)
 		r = sbx_fail(&e, r, "cannot encode the identity read from the TPM");
 		goto out;
 	}
-	r = create_db(g->state, id, idbytes, idlen, pol, ptext, plen, counter_base, &e);
+	r = create_db(g->state, id, idbytes, idlen, pol, ptext, plen, counter_base, t, &e);
 	if (r != 0)
 		goto out;
 	db_done = 1;

@@ -18,7 +18,10 @@
  * record in force, rolled forward at the next start; a failed COMMIT leaves
  * it undecided (SQLite may have committed: the next start decides).  Only
  * APPEND_NOT_COMMITTED lets a caller undo what it did for the record, such
- * as a bundle file the record names. */
+ * as a bundle file the record names.  After either of the others the run
+ * appends nothing more (SBX_ESTATE): the next start completes the record
+ * first, so that no later record is anchored on a counter step that never
+ * happened.  A complete append leaves APPEND_NOT_COMMITTED. */
 enum { APPEND_NOT_COMMITTED = 0, APPEND_COMMITTED = 1, APPEND_UNDECIDED = 2 };
 
 /* Runs `apply` (may be NULL) and appends `rec` in one transaction.  The

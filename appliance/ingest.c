@@ -21,16 +21,40 @@
 
 struct sink_ctx {
 	struct bundle_writer *w;
+	/* What the writer is made from, at the first read or image. */
+	const char *dir;
+	const struct bundle_manifest *m;
+	const uint8_t *idb;
+	size_t idlen;
 	uint64_t now, retention_ms, older, n;
 	char jl[READ_LINE_MAX + 1];
 	char csv[READ_LINE_MAX + 1];
 };
 
+/* The writer (and its encryption worker thread) starts only once the
+ * parser child exists: a child forked while another thread runs can inherit
+ * a lock held by that thread (GCC 12's libasan does not take its own locks
+ * across fork()), and then dies under its seccomp filter on futex(). */
+static int writer_ready(struct sink_ctx *c, struct sbx_err *e)
+{
+	int r;
+
+	if (c->w != NULL)
+		return 0;
+	r = bundle_writer_new(c->dir, c->m, c->idb, c->idlen, &c->w, e);
+	if (r == 0)
+		r = bundle_add_csv_header(c->w, reads_csv_header(), strlen(reads_csv_header()), e);
+	return r;
+}
+
 static int on_read(void *arg, const struct read *r, struct sbx_err *e)
 {
 	struct sink_ctx *c = arg;
 	size_t jlen = 0, clen = 0;
-	int rc;
+	int rc = writer_ready(c, e);
+
+	if (rc != 0)
+		return rc;
 
 	if (r->captured_at_ms > 0 && (uint64_t)r->captured_at_ms > c->now + INGEST_FUTURE_SLACK_MS)
 		return sbx_fail(e, SBX_EPOLICY, "read '%s' was captured in the future "
@@ -52,8 +76,10 @@ static int on_image(void *arg, const char *read_id, enum ingest_image_kind kind,
 {
 	struct sink_ctx *c = arg;
 	char path[BUNDLE_MAX_PATH + 1];
-	int magic = reads_image_magic(bytes, len);
+	int magic = reads_image_magic(bytes, len), r = writer_ready(c, e);
 
+	if (r != 0)
+		return r;
 	if (magic == READS_IMG_NONE)
 		return sbx_fail(e, SBX_EFORMAT, "image %s of read '%s' is neither JPEG nor PNG",
 		                name, read_id);
@@ -173,12 +199,10 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 	memcpy(m->policy_hash, b->policy.hash, 32);
 	snprintf(m->authority, sizeof m->authority, "%s", h.authority);
 	snprintf(m->purpose, sizeof m->purpose, "%s", h.purpose);
-	r = bundle_writer_new(dir, m, idb, idlen, &c->w, e);
-	if (r != 0)
-		goto out;
-	r = bundle_add_csv_header(c->w, reads_csv_header(), strlen(reads_csv_header()), e);
-	if (r != 0)
-		goto out;
+	c->dir = dir;
+	c->m = m;
+	c->idb = idb;
+	c->idlen = idlen;
 	sink.ctx = c;
 	sink.on_read = on_read;
 	sink.on_image = on_image;
@@ -186,7 +210,8 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 	if (r == 0 && sum.reads == 0)
 		r = sbx_fail(e, SBX_EFORMAT, "the export holds no reads");
 	if (r != 0) {
-		bundle_writer_abort(c->w);
+		if (c->w != NULL)
+			bundle_writer_abort(c->w);
 		c->w = NULL;
 		r = record_failure(b, case_id, operator_id, r, e);
 		goto out;

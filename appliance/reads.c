@@ -886,29 +886,35 @@ int reads_image_magic(const uint8_t *p, size_t n)
 
 /* ---- id set ---- */
 
-/* Open addressing over 8-byte slots (a tag and an entry number), so that
- * the table a lookup walks stays small; the entries and the key bytes are
- * appended in order.  A million ids is a realistic batch: this is where the
- * time goes once parsing is fast. */
-struct slot {
-	uint32_t tag;           /* high half of the hash */
-	uint32_t idx;           /* entry number + 1; 0 = empty */
-};
+/* Open addressing over 4-byte slots (entry number + 1), so that the table a
+ * lookup walks stays small; each entry (16 bytes: value, hash tag, where the
+ * key is) and each key (a length byte or three, then the bytes) is
+ * appended to fixed-size blocks that never move: growing copies nothing
+ * but the slot table, and the largest memory the set ever holds is what it
+ * holds at the end.  Keys are kept whole, so membership is exact, not
+ * "equal hashes".  A million ids is a realistic batch (a million 11-byte ids
+ * take 8 + 16 + 12 MB); this is where the time goes once parsing is fast. */
+#define IDS_EBLOCK_SHIFT 16                             /* entries per block */
+#define IDS_EBLOCK       ((size_t)1 << IDS_EBLOCK_SHIFT)
+#define IDS_ABLOCK_SHIFT 20                             /* arena block: 1 MiB */
+#define IDS_ABLOCK       ((size_t)1 << IDS_ABLOCK_SHIFT)
+#define IDS_ABLOCKS_MAX  ((size_t)1 << (32 - IDS_ABLOCK_SHIFT))
+#define IDS_KEY_MAX      ((size_t)1 << 16)              /* bytes of one key */
 
 struct entry {
-	uint64_t h;
-	uint64_t off;           /* key in the arena */
 	uint64_t val;
-	uint64_t len;
+	uint32_t tag;           /* high half of the hash */
+	uint32_t key;           /* arena block << IDS_ABLOCK_SHIFT | offset */
 };
 
 struct reads_idset {
-	struct slot *t;
-	size_t cap;
-	struct entry *e;
-	size_t n, ecap;
-	char *arena;
-	size_t alen, acap;
+	uint32_t *t;            /* entry number + 1; 0 = empty */
+	size_t cap;             /* a power of two, at least twice n */
+	struct entry **eb;      /* entry blocks of IDS_EBLOCK */
+	size_t neb, ebcap;
+	uint8_t **ab;           /* arena blocks of IDS_ABLOCK */
+	size_t nab, abcap, aused;  /* aused: bytes used in the last block */
+	size_t n;
 	uint64_t k0, k1;
 };
 
@@ -968,11 +974,7 @@ struct reads_idset *reads_idset_new(void)
 	s->k1 = k[1];
 	s->cap = 1024;
 	s->t = calloc(s->cap, sizeof *s->t);
-	s->ecap = 512;
-	s->e = malloc(s->ecap * sizeof *s->e);
-	s->acap = 1 << 16;
-	s->arena = malloc(s->acap);
-	if (s->t == NULL || s->e == NULL || s->arena == NULL) {
+	if (s->t == NULL) {
 		reads_idset_free(s);
 		return NULL;
 	}
@@ -983,45 +985,93 @@ void reads_idset_free(struct reads_idset *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t i = 0; i < s->neb; i++)
+		free(s->eb[i]);
+	for (size_t i = 0; i < s->nab; i++)
+		free(s->ab[i]);
+	free(s->eb);
+	free(s->ab);
 	free(s->t);
-	free(s->e);
-	free(s->arena);
 	free(s);
 }
 
-static struct slot *lookup(const struct reads_idset *s, uint64_t h, const void *k, size_t n)
+static struct entry *entry_at(const struct reads_idset *s, uint32_t idx)
+{
+	size_t k = (size_t)idx - 1;
+
+	return &s->eb[k >> IDS_EBLOCK_SHIFT][k & (IDS_EBLOCK - 1)];
+}
+
+/* The key's length prefix: 7 bits a byte, low bits first (keys < 2^21). */
+static size_t klen_put(uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (n >= 0x80) {
+		p[i++] = (uint8_t)(n | 0x80);
+		n >>= 7;
+	}
+	p[i++] = (uint8_t)n;
+	return i;
+}
+
+static int key_equal(const struct reads_idset *s, uint32_t key, const void *k, size_t n)
+{
+	const uint8_t *p = s->ab[key >> IDS_ABLOCK_SHIFT] + (key & (IDS_ABLOCK - 1));
+	size_t len = 0;
+	int shift = 0;
+
+	do {
+		len |= (size_t)(*p & 0x7f) << shift;
+		shift += 7;
+	} while (*p++ & 0x80);
+	return len == n && memcmp(p, k, n) == 0;
+}
+
+static uint32_t *lookup(const struct reads_idset *s, uint64_t h, const void *k, size_t n)
 {
 	size_t mask = s->cap - 1, i = (size_t)h & mask;
 	uint32_t tag = (uint32_t)(h >> 32);
 
 	for (;; i = (i + 1) & mask) {
-		struct slot *sl = &s->t[i];
+		uint32_t *sl = &s->t[i];
 		const struct entry *en;
 
-		if (sl->idx == 0)
+		if (*sl == 0)
 			return sl;
-		if (sl->tag != tag)
-			continue;
-		en = &s->e[sl->idx - 1];
-		if (en->h == h && en->len == n && memcmp(s->arena + en->off, k, n) == 0)
+		en = entry_at(s, *sl);
+		if (en->tag == tag && key_equal(s, en->key, k, n))
 			return sl;
 	}
 }
 
+/* The slot table only: entries keep the hash's high half, not the low
+ * half that picks the slot, so each key is hashed again. */
 static int grow(struct reads_idset *s)
 {
 	size_t ncap = s->cap * 2, mask = ncap - 1;
-	struct slot *nt = calloc(ncap, sizeof *nt);
+	uint32_t *nt = calloc(ncap, sizeof *nt);
 
 	if (nt == NULL)
 		return SBX_ENOMEM;
-	for (size_t k = 0; k < s->n; k++) {
-		size_t j = (size_t)s->e[k].h & mask;
+	for (size_t i = 0; i < s->cap; i++) {
+		const struct entry *en;
+		const uint8_t *p;
+		size_t len = 0, j;
+		int shift = 0;
 
-		while (nt[j].idx != 0)
+		if (s->t[i] == 0)
+			continue;
+		en = entry_at(s, s->t[i]);
+		p = s->ab[en->key >> IDS_ABLOCK_SHIFT] + (en->key & (IDS_ABLOCK - 1));
+		do {
+			len |= (size_t)(*p & 0x7f) << shift;
+			shift += 7;
+		} while (*p++ & 0x80);
+		j = (size_t)siphash(s->k0, s->k1, p, len) & mask;
+		while (nt[j] != 0)
 			j = (j + 1) & mask;
-		nt[j].tag = (uint32_t)(s->e[k].h >> 32);
-		nt[j].idx = (uint32_t)(k + 1);
+		nt[j] = s->t[i];
 	}
 	free(s->t);
 	s->t = nt;
@@ -1029,65 +1079,97 @@ static int grow(struct reads_idset *s)
 	return 0;
 }
 
+/* The array v of `size`-byte elements, grown if needed to hold used + 1;
+ * NULL if out of memory (v is then unchanged). */
+static void *room(void *v, size_t *cap, size_t used, size_t size)
+{
+	size_t ncap = *cap != 0 ? *cap * 2 : 16;
+	void *nv;
+
+	if (used < *cap)
+		return v;
+	nv = realloc(v, ncap * size);
+	if (nv != NULL)
+		*cap = ncap;
+	return nv;
+}
+
+/* Copies the key into the arena; *key says where. */
+static int key_store(struct reads_idset *s, const void *k, size_t n, uint32_t *key)
+{
+	uint8_t pre[3];
+	size_t pl = klen_put(pre, n);
+
+	if (s->nab == 0 || pl + n > IDS_ABLOCK - s->aused) {
+		uint8_t **nab;
+
+		if (s->nab >= IDS_ABLOCKS_MAX)
+			return SBX_ENOMEM;
+		nab = room(s->ab, &s->abcap, s->nab, sizeof *s->ab);
+		if (nab == NULL)
+			return SBX_ENOMEM;
+		s->ab = nab;
+		s->ab[s->nab] = malloc(IDS_ABLOCK);
+		if (s->ab[s->nab] == NULL)
+			return SBX_ENOMEM;
+		s->nab++;
+		s->aused = 0;
+	}
+	*key = (uint32_t)((s->nab - 1) << IDS_ABLOCK_SHIFT | s->aused);
+	memcpy(s->ab[s->nab - 1] + s->aused, pre, pl);
+	memcpy(s->ab[s->nab - 1] + s->aused + pl, k, n);
+	s->aused += pl + n;
+	return 0;
+}
+
 int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val)
 {
 	uint64_t h;
-	struct slot *sl;
+	uint32_t *sl, key;
 	struct entry *en;
 
-	if (s == NULL || n > UINT32_MAX || s->n >= UINT32_MAX - 1)
+	if (s == NULL || n > IDS_KEY_MAX || s->n >= UINT32_MAX - 1)
 		return SBX_EINVAL;
 	h = siphash(s->k0, s->k1, k, n);
 	sl = lookup(s, h, k, n);
-	if (sl->idx != 0)
+	if (*sl != 0)
 		return SBX_EEXIST;
+	/* (A block may be left from an add that failed later on.) */
+	if ((s->n >> IDS_EBLOCK_SHIFT) == s->neb) {
+		struct entry **neb = room(s->eb, &s->ebcap, s->neb, sizeof *s->eb);
+
+		if (neb == NULL)
+			return SBX_ENOMEM;
+		s->eb = neb;
+		s->eb[s->neb] = malloc(IDS_EBLOCK * sizeof **s->eb);
+		if (s->eb[s->neb] == NULL)
+			return SBX_ENOMEM;
+		s->neb++;
+	}
+	if (key_store(s, k, n, &key) != 0)
+		return SBX_ENOMEM;
 	if ((s->n + 1) * 2 > s->cap) {
 		if (grow(s) != 0)
 			return SBX_ENOMEM;
 		sl = lookup(s, h, k, n);
 	}
-	if (s->n == s->ecap) {
-		struct entry *ne = realloc(s->e, s->ecap * 2 * sizeof *ne);
-
-		if (ne == NULL)
-			return SBX_ENOMEM;
-		s->e = ne;
-		s->ecap *= 2;
-	}
-	if (n + 1 > s->acap - s->alen) {
-		size_t cap = s->acap;
-		char *na;
-
-		while (n + 1 > cap - s->alen)
-			cap *= 2;
-		na = realloc(s->arena, cap);
-		if (na == NULL)
-			return SBX_ENOMEM;
-		s->arena = na;
-		s->acap = cap;
-	}
-	memcpy(s->arena + s->alen, k, n);
-	s->arena[s->alen + n] = '\0';
-	en = &s->e[s->n];
-	en->h = h;
-	en->off = s->alen;
-	en->len = n;
+	en = &s->eb[s->n >> IDS_EBLOCK_SHIFT][s->n & (IDS_EBLOCK - 1)];
 	en->val = val;
-	s->alen += n + 1;
+	en->tag = (uint32_t)(h >> 32);
+	en->key = key;
 	s->n++;
-	sl->tag = (uint32_t)(h >> 32);
-	sl->idx = (uint32_t)s->n;
+	*sl = (uint32_t)s->n;
 	return 0;
 }
 
 uint64_t *reads_idset_find(const struct reads_idset *s, const void *k, size_t n)
 {
-	struct slot *sl;
+	uint32_t *sl;
 
-	if (s == NULL || n > UINT32_MAX)
+	if (s == NULL || n > IDS_KEY_MAX)
 		return NULL;
 	sl = lookup(s, siphash(s->k0, s->k1, k, n), k, n);
-	return sl->idx != 0 ? &s->e[sl->idx - 1].val : NULL;
+	return *sl != 0 ? &entry_at(s, *sl)->val : NULL;
 }
 
 size_t reads_idset_count(const struct reads_idset *s)

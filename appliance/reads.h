@@ -115,13 +115,15 @@ int reads_path_norm(const char *in, size_t n, char *out, size_t cap, const char 
 
 /* A hash set of byte strings with a 64-bit value each (vendor ids, entry
  * names).  Keyed SipHash with a random key, so crafted inputs cannot make
- * it quadratic. */
+ * it quadratic.  Keys are kept whole (membership is exact); keys of more
+ * than 65536 bytes are refused (SBX_EINVAL).  Memory is about 28 bytes per
+ * key plus the key's length, and never holds a copy while it grows. */
 struct reads_idset;
 struct reads_idset *reads_idset_new(void);
 void reads_idset_free(struct reads_idset *s);
 /* 0 if added, SBX_EEXIST if the key was there, SBX_ENOMEM, SBX_EINVAL. */
 int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val);
-/* Slot of the key's value (valid until the next add), or NULL. */
+/* Slot of the key's value (valid until the set is freed), or NULL. */
 uint64_t *reads_idset_find(const struct reads_idset *s, const void *k, size_t n);
 size_t reads_idset_count(const struct reads_idset *s);
 

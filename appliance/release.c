@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,16 +248,94 @@ static void summary(FILE *f, const struct release_request *rq, const struct reci
 	fflush(f);
 }
 
-static int write_files(struct box *b, const struct release_request *rq, const struct plan *p,
+/* The bundles' copies into the output directory are made while the box
+ * waits for the button: a bundle is ciphertext whose key only the .release
+ * file carries, and each copy is an anonymous file (atomic_begin) until the
+ * press.  A denial or a timeout drops them and leaves nothing; after the
+ * press, naming them costs the same for 1 KB as for 1 GB. */
+struct precopy {
+	struct box *b;
+	const struct release_request *rq;
+	const struct plan *p;
+	struct atomic_file *af;   /* one per bundle, .sbx */
+	size_t opened;
+	pthread_t thread;
+	int running, r;
+	struct sbx_err e;
+};
+
+static void *precopy_run(void *arg)
+{
+	struct precopy *pc = arg;
+	char src[4400], dst[4400];
+
+	for (size_t i = 0; i < pc->p->n && pc->r == 0; i++) {
+		bundles_path(pc->b, pc->p->items[i].id, src, sizeof src);
+		snprintf(dst, sizeof dst, "%s/%s.sbx", pc->rq->out_dir, pc->p->items[i].id);
+		pc->r = atomic_begin(&pc->af[i], dst, 0444, &pc->e);
+		if (pc->r != 0)
+			break;
+		pc->opened = i + 1;
+		pc->r = atomic_fill_from(&pc->af[i], src, &pc->e);
+	}
+	return NULL;
+}
+
+static int precopy_start(struct precopy *pc, struct box *b, const struct release_request *rq,
+                         const struct plan *p, struct sbx_err *e)
+{
+	memset(pc, 0, sizeof *pc);
+	pc->b = b;
+	pc->rq = rq;
+	pc->p = p;
+	pc->af = calloc(p->n, sizeof *pc->af);
+	if (pc->af == NULL)
+		return SBX_ENOMEM;
+	for (size_t i = 0; i < p->n; i++)
+		pc->af[i].fd = -1;
+	if (pthread_create(&pc->thread, NULL, precopy_run, pc) != 0) {
+		free(pc->af);
+		pc->af = NULL;
+		return sbx_fail(e, SBX_ENOMEM, "cannot start the copy of the bundles");
+	}
+	pc->running = 1;
+	return 0;
+}
+
+/* Waits for the copies; their error, if any, into e. */
+static int precopy_wait(struct precopy *pc, struct sbx_err *e)
+{
+	if (pc->running) {
+		pthread_join(pc->thread, NULL);
+		pc->running = 0;
+	}
+	if (pc->r != 0)
+		return sbx_fail(e, pc->r, "%s", pc->e.msg);
+	return 0;
+}
+
+/* Drops every copy not yet named: nothing is left behind. */
+static void precopy_drop(struct precopy *pc)
+{
+	struct sbx_err ignore = { 0 };
+
+	if (pc->af == NULL)
+		return;
+	(void)precopy_wait(pc, &ignore);
+	for (size_t i = 0; i < pc->opened; i++)
+		atomic_abort(&pc->af[i]);
+	free(pc->af);
+	pc->af = NULL;
+}
+
+static int write_files(struct precopy *pc, const struct release_request *rq, const struct plan *p,
                        uint8_t **files, size_t *lens, struct sbx_err *e)
 {
-	char src[4400], dst[4400];
-	int r = 0;
+	char dst[4400];
+	int r = precopy_wait(pc, e);
 
 	for (size_t i = 0; i < p->n && r == 0; i++) {
-		bundles_path(b, p->items[i].id, src, sizeof src);
-		snprintf(dst, sizeof dst, "%s/%s.sbx", rq->out_dir, p->items[i].id);
-		r = atomic_copy_file(src, dst, 0444, e);
+		r = atomic_commit(&pc->af[i], e);
 		if (r != 0)
 			break;
 		snprintf(dst, sizeof dst, "%s/%s.release", rq->out_dir, p->items[i].id);
@@ -273,6 +352,7 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 	struct hold h;
 	uint8_t cek[32], **files = NULL;
 	size_t *lens = NULL;
+	struct precopy pc = { .af = NULL };
 	uint64_t now = box_now_ms(), counter = 0;
 	char detail[LOGREC_MAX_DETAIL], fp[65];
 	int r, have_ri = 0;
@@ -364,6 +444,9 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 		goto out;
 	}
 	leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_OFF);
+	r = precopy_start(&pc, b, rq, &p, e);
+	if (r != 0)
+		goto out;
 	{
 		/* The button layer's own words are for hardware faults; a timeout
 		 * gets the technician's message below. */
@@ -431,7 +514,7 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 		if (r != 0)
 			goto fail;
 	}
-	r = write_files(b, rq, &p, files, lens, e);
+	r = write_files(&pc, rq, &p, files, lens, e);
 	if (r != 0)
 		goto fail;
 	leds(hw, HW_LED_BLINK, HW_LED_OFF, HW_LED_OFF);
@@ -455,6 +538,7 @@ fail:
 	leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_ON);
 	append(b, "release.deny", "failed", rq, NULL, e->msg, detail, 1, NULL);
 out:
+	precopy_drop(&pc);
 	OPENSSL_cleanse(cek, sizeof cek);
 	for (size_t i = 0; p.items != NULL && i < p.n; i++)
 		free(p.items[i].wrapped);

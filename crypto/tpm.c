@@ -180,6 +180,71 @@ static int resolve(struct tpm *t, uint32_t handle, ESYS_TR *tr, struct sbx_err *
 	return 0;
 }
 
+static ESYS_TR *obj_slot(struct tpm *t, enum tpm_obj which, uint32_t *handle)
+{
+	switch (which) {
+	case TPM_OBJ_SIGN:    *handle = TPM_HANDLE_SIGN;    return &t->sign;
+	case TPM_OBJ_DECRYPT: *handle = TPM_HANDLE_DECRYPT; return &t->decrypt;
+	case TPM_OBJ_COUNTER: *handle = TPM_NV_COUNTER;     return &t->counter;
+	}
+	return NULL;
+}
+
+int tpm_object_save(struct tpm *t, enum tpm_obj which, uint8_t **out, size_t *len,
+                    struct sbx_err *e)
+{
+	uint32_t handle = 0;
+	ESYS_TR *tr = obj_slot(t, which, &handle);
+	uint8_t *buf = NULL;
+	TSS2_RC rc;
+	int r;
+
+	*out = NULL;
+	*len = 0;
+	if (tr == NULL)
+		return sbx_fail(e, SBX_EINVAL, "tpm: unknown object");
+	r = resolve(t, handle, tr, e);
+	if (r != 0)
+		return r;
+	rc = Esys_TR_Serialize(t->ctx, *tr, &buf, len);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail(e, rc, "Esys_TR_Serialize");
+	*out = malloc(*len);
+	if (*out == NULL) {
+		Esys_Free(buf);
+		return SBX_ENOMEM;
+	}
+	memcpy(*out, buf, *len);
+	Esys_Free(buf);
+	return 0;
+}
+
+int tpm_object_load(struct tpm *t, enum tpm_obj which, const uint8_t *b, size_t len,
+                    struct sbx_err *e)
+{
+	uint32_t handle = 0;
+	ESYS_TR *tr = obj_slot(t, which, &handle), loaded = ESYS_TR_NONE;
+	TPM2_HANDLE got = 0;
+	TSS2_RC rc;
+
+	if (tr == NULL)
+		return sbx_fail(e, SBX_EINVAL, "tpm: unknown object");
+	rc = Esys_TR_Deserialize(t->ctx, b, len, &loaded);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail(e, rc, "Esys_TR_Deserialize");
+	/* A stored record for another handle would make the box use a key
+	 * or index it never provisioned. */
+	rc = Esys_TR_GetTpmHandle(t->ctx, loaded, &got);
+	if (rc != TSS2_RC_SUCCESS || got != handle) {
+		Esys_TR_Close(t->ctx, &loaded);
+		return sbx_fail(e, SBX_EINTEGRITY, "tpm: the stored record of handle 0x%08x names "
+		                "handle 0x%08x", handle, got);
+	}
+	tr_close(t, tr);
+	*tr = loaded;
+	return 0;
+}
+
 /* ECC P-256 template with nameAlg SHA-256 and an empty unique field. */
 static void ecc_template(TPM2B_PUBLIC *p, TPMA_OBJECT attrs, TPM2_ALG_ID sym,
                          TPM2_ALG_ID scheme)
@@ -798,12 +863,11 @@ int tpm_counter_read(struct tpm *t, uint64_t *value, struct sbx_err *e)
 	return r != 0 ? r : counter_get(t, value, e);
 }
 
-int tpm_counter_increment(struct tpm *t, uint64_t *value, struct sbx_err *e)
+int tpm_counter_bump(struct tpm *t, struct sbx_err *e)
 {
 	TSS2_RC rc;
 	int r;
 
-	*value = 0;
 	r = resolve(t, TPM_NV_COUNTER, &t->counter, e);
 	if (r != 0)
 		return r;
@@ -812,6 +876,17 @@ int tpm_counter_increment(struct tpm *t, uint64_t *value, struct sbx_err *e)
 	                       ESYS_TR_NONE, ESYS_TR_NONE);
 	if (rc != TSS2_RC_SUCCESS)
 		return tss_fail(e, rc, "TPM2_NV_Increment(counter)");
+	return 0;
+}
+
+int tpm_counter_increment(struct tpm *t, uint64_t *value, struct sbx_err *e)
+{
+	int r;
+
+	*value = 0;
+	r = tpm_counter_bump(t, e);
+	if (r != 0)
+		return r;
 	return counter_get(t, value, e);
 }
 

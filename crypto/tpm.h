@@ -87,9 +87,21 @@ int tpm_read_ekcerts(struct tpm *t, struct tpm_identity *id, struct sbx_err *e);
 int tpm_sign(struct tpm *t, const uint8_t digest[static 32],
              uint8_t *sig, size_t *siglen, struct sbx_err *e);
 
-/* NV counter: read and increment (returns the new value). */
+/* ESYS's record of a persistent object (its public area and name), saved
+ * once at provisioning and loaded at each start, so that a run needs no
+ * TPM2_ReadPublic / TPM2_NV_ReadPublic to find SIGN, DECRYPT and the
+ * counter (TPM commands are slow on real parts).  Loading checks that the
+ * record names the object's fixed handle.  *out is malloc'd. */
+enum tpm_obj { TPM_OBJ_SIGN, TPM_OBJ_DECRYPT, TPM_OBJ_COUNTER };
+int tpm_object_save(struct tpm *t, enum tpm_obj which, uint8_t **out, size_t *len,
+                    struct sbx_err *e);
+int tpm_object_load(struct tpm *t, enum tpm_obj which, const uint8_t *b, size_t len,
+                    struct sbx_err *e);
+
+/* NV counter: read; increment and read the new value; increment only. */
 int tpm_counter_read(struct tpm *t, uint64_t *value, struct sbx_err *e);
 int tpm_counter_increment(struct tpm *t, uint64_t *value, struct sbx_err *e);
+int tpm_counter_bump(struct tpm *t, struct sbx_err *e);
 
 /* TPM clock in ms (TPMS_TIME_INFO.clockInfo.clock), with reset/restart counts. */
 int tpm_clock(struct tpm *t, uint64_t *clock_ms, uint32_t *reset_count,

@@ -180,19 +180,15 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
 	return atomic_commit(&af, e);
 }
 
-int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_err *e)
+int atomic_fill_from(struct atomic_file *af, const char *src, struct sbx_err *e)
 {
-	struct atomic_file af = { .fd = -1 };
 	int in, r = SBX_EIO;
 
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return sbx_fail(e, SBX_EIO, "cannot open %s: %s", src, strerror(errno));
-	r = atomic_begin(&af, dst, mode, e);
-	if (r != 0)
-		goto out;
 	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, af.fd, NULL, (size_t)1 << 30, 0);
+		ssize_t n = copy_file_range(in, NULL, af->fd, NULL, (size_t)1 << 30, 0);
 
 		if (n == 0)
 			break;
@@ -205,17 +201,35 @@ int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_e
 			ssize_t k;
 
 			while ((k = read(in, buf, sizeof buf)) > 0)
-				if (atomic_write_all(af.fd, buf, (size_t)k) != 0)
+				if (atomic_write_all(af->fd, buf, (size_t)k) != 0)
 					break;
 			if (k == 0)
 				break;
 		}
-		r = sbx_fail(e, SBX_EIO, "cannot copy %s to %s: %s", src, dst, strerror(errno));
-		atomic_abort(&af);
+		r = sbx_fail(e, SBX_EIO, "cannot copy %s to %s: %s", src, af->path, strerror(errno));
 		goto out;
 	}
-	r = atomic_commit(&af, e);
+	if (fsync(af->fd) != 0) {
+		r = sbx_fail(e, SBX_EIO, "fsync of %s failed: %s", af->path, strerror(errno));
+		goto out;
+	}
+	r = 0;
 out:
 	close(in);
 	return r;
+}
+
+int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_err *e)
+{
+	struct atomic_file af;
+	int r = atomic_begin(&af, dst, mode, e);
+
+	if (r != 0)
+		return r;
+	r = atomic_fill_from(&af, src, e);
+	if (r != 0) {
+		atomic_abort(&af);
+		return r;
+	}
+	return atomic_commit(&af, e);
 }

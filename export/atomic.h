@@ -32,6 +32,9 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
 int atomic_fsync_dir(const char *dir, struct sbx_err *e);
 /* fsync the directory holding `path`. */
 int atomic_fsync_parent(const char *path, struct sbx_err *e);
+/* Copies all of src into the open file and fsyncs it (in the kernel where
+ * it can: copy_file_range).  The file stays unnamed until atomic_commit. */
+int atomic_fill_from(struct atomic_file *af, const char *src, struct sbx_err *e);
 /* Copies src to dst the same way (temporary file, fsync, rename, fsync the
  * directory), in the kernel where it can (copy_file_range). */
 int atomic_copy_file(const char *src, const char *dst, mode_t mode, struct sbx_err *e);
