@@ -219,4 +219,39 @@ struct bundle_item_sink {
 int bundle_payload_read(struct bundle *b, const uint8_t cek[static 32],
                         const struct bundle_item_sink *sink, struct sbx_err *e);
 
+/* ---- Opening in one pass (sealbox-open) ---------------------------------- */
+
+/* bundle_verify without its pass over payload.enc: rep->ciphertext_ok stays
+ * -1 and the return value says nothing about the ciphertext.  For an opener
+ * that decrypts next (bundle_payload_open hashes payload.enc in the same
+ * pass) or, when it will not decrypt, runs bundle_ciphertext_check. */
+int bundle_verify_deferred(struct bundle *b, const struct bundle_verify_opts *o,
+                           struct bundle_report *rep, struct sbx_err *e);
+/* bundle_verify's ciphertext check alone: 0, SBX_EVERIFY (payload.enc is
+ * not what ciphertext_sha256 says) or SBX_EIO. */
+int bundle_ciphertext_check(struct bundle *b, struct sbx_err *e);
+
+/* Item `no` is complete: `size` bytes whose SHA-256 the reader computed
+ * over exactly the bytes it handed to the sink's data callback (as
+ * unverified as those bytes until the read returns 0).  An image ends
+ * before the next item begins; items 0 and 1 end when the index begins. */
+typedef int (*bundle_item_end_fn)(void *arg, uint32_t no, uint64_t size,
+                                  const uint8_t sha256[static 32], struct sbx_err *e);
+
+/* bundle_payload_read for an opener, one pass over everything:
+ *  - end (may be NULL) is called with sink->arg as each item completes, so
+ *    the sink need not hash the items again;
+ *  - *ciphertext_ok says whether payload.enc matched ciphertext_sha256: 1
+ *    yes, 0 no, -1 not known (reading failed, or the sink failed with
+ *    SBX_EIO, SBX_ENOMEM, SBX_ECANCELED or SBX_ECRYPTO).  After a chunk
+ *    fails to authenticate or the framing is wrong the rest of payload.enc
+ *    is still hashed (not decrypted), so the verdict is known whenever the
+ *    payload's is;
+ *  - large payloads are hashed on a worker thread (started with every
+ *    signal blocked) while the caller's thread decrypts.
+ * Returns what bundle_payload_read would; 0 implies *ciphertext_ok == 1. */
+int bundle_payload_open(struct bundle *b, const uint8_t cek[static 32],
+                        const struct bundle_item_sink *sink, bundle_item_end_fn end,
+                        int *ciphertext_ok, struct sbx_err *e);
+
 #endif

@@ -586,6 +586,7 @@ enum iphase { I_COUNT, I_E0_LEN, I_E0, I_E1_LEN, I_E1, I_RAW };
 
 struct payload_p {
 	const struct bundle_item_sink *sink;
+	bundle_item_end_fn end;         /* with sink->arg, or NULL */
 	int err;
 	enum pstate st;
 	enum iphase ip;
@@ -634,6 +635,23 @@ int payload_p_new(const struct bundle_item_sink *sink, struct payload_p **out,
 	return 0;
 }
 
+void payload_p_set_end(struct payload_p *pp, bundle_item_end_fn end)
+{
+	pp->end = end;
+}
+
+/* Item `no` is complete: its size and hash go to the sink's end. */
+static int item_end(struct payload_p *pp, uint32_t no, uint64_t size, const uint8_t dg[32],
+                    struct sbx_err *e)
+{
+	int r;
+
+	if (pp->sink == NULL || pp->end == NULL)
+		return 0;
+	r = pp->end(pp->sink->arg, no, size, dg, e);
+	return r == 0 ? 0 : sbx_fail(e, r, "payload: the sink refused the end of item %u", no);
+}
+
 void payload_p_free(struct payload_p *pp)
 {
 	if (pp == NULL)
@@ -672,7 +690,7 @@ static int close_image(struct payload_p *pp, struct sbx_err *e)
 	n = entry_encode(ent, pp->img_path, pp->img_plen, pp->size[2], dg);
 	if (hash_update(pp->hexp, ent, n) != 0)
 		return sbx_fail(e, SBX_ECRYPTO, "payload: hashing failed");
-	return 0;
+	return item_end(pp, pp->img_no, pp->size[2], dg, e);
 }
 
 static int on_item(struct payload_p *pp, struct sbx_err *e)
@@ -755,9 +773,13 @@ static int on_index_hdr(struct payload_p *pp, struct sbx_err *e)
 	r = close_image(pp, e);
 	if (r != 0)
 		return r;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 2; k++) {
 		if (hash_final(pp->h[k], pp->dg[k]) != 0)
 			return sbx_fail(e, SBX_ECRYPTO, "payload: hashing failed");
+		r = item_end(pp, (uint32_t)k, pp->size[k], pp->dg[k], e);
+		if (r != 0)
+			return r;
+	}
 	pp->idx_left = len;
 	pp->ip = I_COUNT;
 	expect(pp, P_INDEX, 4);

@@ -79,6 +79,9 @@ struct payload_p;
 /* sink may be NULL (parse and check only). */
 int payload_p_new(const struct bundle_item_sink *sink, struct payload_p **pp,
                   struct sbx_err *e);
+/* Also report each completed item's size and SHA-256 to end(sink->arg,
+ * ...) (bundle.h, bundle_item_end_fn); before the first push. */
+void payload_p_set_end(struct payload_p *pp, bundle_item_end_fn end);
 /* Plaintext in pieces of any size.  Errors are sticky. */
 int payload_p_push(struct payload_p *pp, const uint8_t *p, size_t n, struct sbx_err *e);
 /* End of plaintext: 0 only if the index arrived complete, named every

@@ -11,7 +11,10 @@
  * ciphertext_sha256 and the AEAD).
  *
  * The payload is never held in memory: bundle_verify hashes it and
- * bundle_payload_read decrypts it, both streaming from the file by offset. */
+ * bundle_payload_read decrypts it, both streaming from the file by offset.
+ * An opener does both in one pass (bundle_verify_deferred, then
+ * bundle_payload_open): each piece read is decrypted on the caller's thread
+ * while a worker hashes the same bytes (export/bundle_read_hash.h). */
 #include "export/bundle.h"
 
 #include <archive.h>
@@ -29,9 +32,12 @@
 #include "crypto/sig.h"
 #include "crypto/stream.h"
 #include "export/bundle_payload.h"
+#include "export/bundle_read_hash.h"
 #include "export/bundle_tar.h"
 
 #define READ_BUF   (1024 * 1024)
+/* Below this a worker thread costs more than the overlap saves. */
+#define THREAD_MIN ((uint64_t)4 * READ_BUF)
 #define ARC_BUF    (64 * 1024)
 
 struct bundle {
@@ -493,24 +499,36 @@ void bundle_payload_span(const struct bundle *b, uint64_t *offset, uint64_t *len
 
 typedef int (*span_fn)(void *arg, const uint8_t *p, size_t n, struct sbx_err *e);
 
-/* Hands payload.enc to fn in pieces of at most READ_BUF bytes, hashing it. */
-static int payload_stream(const struct bundle *b, span_fn fn, void *arg,
-                          uint8_t digest[static 32], struct sbx_err *e)
+/* Hands payload.enc to fn (may be NULL) in pieces of at most READ_BUF
+ * bytes and hashes the same pieces, on a worker thread when `threaded`.
+ * fn's first failure is kept in *fn_r and fn is not called again; the hash
+ * then goes on to the end if `hash_on` is set and the failure is a verdict
+ * on the bundle (SBX_EVERIFY, SBX_EFORMAT), so that the ciphertext's
+ * verdict is known too.  Returns 0 when all of payload.enc was hashed (the
+ * digest is set), else the reading or hashing failure, or fn's where the
+ * pass stopped there. */
+static int payload_stream(const struct bundle *b, span_fn fn, void *arg, int threaded,
+                          int hash_on, int *fn_r, uint8_t digest[static 32], struct sbx_err *e)
 {
-	struct hash_ctx *h = hash_new();
-	uint8_t *buf = NULL;
+	struct readhash *h = NULL;
 	uint64_t off = 0;
-	int r = SBX_ENOMEM;
+	int r;
 
-	if (h == NULL || (b->fd >= 0 && (buf = malloc(READ_BUF)) == NULL)) {
-		sbx_fail(e, r, "bundle: out of memory");
-		goto out;
-	}
+	*fn_r = 0;
+	r = readhash_new(READ_BUF, threaded, &h);
+	if (r != 0)
+		return sbx_fail(e, r, "bundle: out of memory");
 	while (off < b->payload_len) {
 		size_t n = b->payload_len - off > READ_BUF ? READ_BUF : (size_t)(b->payload_len - off);
 		const uint8_t *p;
 
 		if (b->fd >= 0) {
+			uint8_t *buf = readhash_buf(h);
+
+			if (buf == NULL) {
+				r = sbx_fail(e, SBX_ENOMEM, "bundle: out of memory");
+				goto out;
+			}
 			r = src_read(b, b->payload_off + off, buf, n, e);
 			if (r != 0)
 				goto out;
@@ -518,26 +536,31 @@ static int payload_stream(const struct bundle *b, span_fn fn, void *arg,
 		} else {
 			p = b->mem + b->payload_off + off;
 		}
-		if (hash_update(h, p, n) != 0) {
+		if (readhash_push(h, p, n) != 0) {
 			r = sbx_fail(e, SBX_ECRYPTO, "bundle: hashing payload.enc failed");
 			goto out;
 		}
-		if (fn != NULL && (r = fn(arg, p, n, e)) != 0)
-			goto out;
+		if (fn != NULL && *fn_r == 0) {
+			*fn_r = fn(arg, p, n, e);
+			if (*fn_r != 0 && !(hash_on && (*fn_r == SBX_EVERIFY || *fn_r == SBX_EFORMAT))) {
+				r = *fn_r;
+				goto out;
+			}
+		}
 		off += n;
 	}
-	r = hash_final(h, digest) == 0 ? 0 : sbx_fail(e, SBX_ECRYPTO, "bundle: hashing failed");
+	r = readhash_final(h, digest) == 0 ? 0 : sbx_fail(e, SBX_ECRYPTO, "bundle: hashing failed");
 out:
-	free(buf);
-	hash_free(h);
+	readhash_free(h);
 	return r;
 }
 
-int bundle_verify(struct bundle *b, const struct bundle_verify_opts *o,
-                  struct bundle_report *rep, struct sbx_err *e)
+/* The checks of bundle_verify; the ciphertext's only if `ciphertext`. */
+static int verify_common(struct bundle *b, const struct bundle_verify_opts *o,
+                         struct bundle_report *rep, int ciphertext, struct sbx_err *e)
 {
 	EVP_PKEY *pk = NULL;
-	uint8_t *pin = NULL, dg[32];
+	uint8_t *pin = NULL;
 	size_t pinlen = 0;
 	int bad = 0, r;
 
@@ -580,17 +603,16 @@ int bundle_verify(struct bundle *b, const struct bundle_verify_opts *o,
 		}
 	}
 
-	r = payload_stream(b, NULL, NULL, dg, e);
-	if (r != 0) {
-		bad = 1;
-		if (r != SBX_EVERIFY && r != SBX_EFORMAT)
+	if (ciphertext) {
+		r = bundle_ciphertext_check(b, e);
+		if (r == 0)
+			rep->ciphertext_ok = 1;
+		else if (r != SBX_EVERIFY && r != SBX_EFORMAT)
 			goto out;   /* an I/O error says nothing about the bundle */
-	} else if (CRYPTO_memcmp(dg, b->m.ciphertext_sha256, 32) != 0) {
-		sbx_fail(e, SBX_EVERIFY, "bundle: payload.enc does not match the manifest's "
-		         "ciphertext_sha256");
-		bad = 1;
+		else
+			bad = 1;
 	} else {
-		rep->ciphertext_ok = 1;
+		rep->ciphertext_ok = -1;
 	}
 
 	if (o != NULL && o->policy_hash != NULL) {
@@ -605,6 +627,33 @@ out:
 	free(pin);
 	EVP_PKEY_free(pk);
 	return r;
+}
+
+int bundle_verify(struct bundle *b, const struct bundle_verify_opts *o,
+                  struct bundle_report *rep, struct sbx_err *e)
+{
+	return verify_common(b, o, rep, 1, e);
+}
+
+int bundle_verify_deferred(struct bundle *b, const struct bundle_verify_opts *o,
+                           struct bundle_report *rep, struct sbx_err *e)
+{
+	return verify_common(b, o, rep, 0, e);
+}
+
+int bundle_ciphertext_check(struct bundle *b, struct sbx_err *e)
+{
+	uint8_t dg[32];
+	int fr, r;
+
+	/* Nothing to overlap with: no thread. */
+	r = payload_stream(b, NULL, NULL, 0, 0, &fr, dg, e);
+	if (r != 0)
+		return r;
+	if (CRYPTO_memcmp(dg, b->m.ciphertext_sha256, 32) != 0)
+		return sbx_fail(e, SBX_EVERIFY, "bundle: payload.enc does not match the manifest's "
+		                "ciphertext_sha256");
+	return 0;
 }
 
 struct dec_ctx {
@@ -627,14 +676,17 @@ static int dec_push(void *arg, const uint8_t *p, size_t n, struct sbx_err *e)
 	return stream_dec_push(c->d, p, n, e);
 }
 
-int bundle_payload_read(struct bundle *b, const uint8_t cek[static 32],
-                        const struct bundle_item_sink *sink, struct sbx_err *e)
+/* bundle_payload_read and bundle_payload_open: ct_ok NULL stops at the
+ * first failure, as bundle_payload_read always did. */
+static int payload_decrypt(struct bundle *b, const uint8_t cek[static 32],
+                           const struct bundle_item_sink *sink, bundle_item_end_fn end,
+                           int *ct_ok, struct sbx_err *e)
 {
 	struct dec_ctx c = { NULL, NULL, e };
 	struct payload_summary sum;
 	uint8_t ad[PAYLOAD_MAX_AD], dg[32];
 	size_t adlen = 0;
-	int r;
+	int ok = -1, fr = 0, r;
 
 	r = payload_ad(&b->m, ad, &adlen);
 	if (r != 0) {
@@ -644,16 +696,23 @@ int bundle_payload_read(struct bundle *b, const uint8_t cek[static 32],
 	r = payload_p_new(sink, &c.pp, e);
 	if (r != 0)
 		goto out;
+	payload_p_set_end(c.pp, end);
 	r = stream_dec_new(cek, ad, adlen, NULL, dec_emit, &c, &c.d, e);
 	if (r != 0)
 		goto out;
-	r = payload_stream(b, dec_push, &c, dg, e);
-	if (r != 0)
+	r = payload_stream(b, dec_push, &c, b->payload_len >= THREAD_MIN, ct_ok != NULL, &fr, dg, e);
+	if (r == 0)
+		ok = CRYPTO_memcmp(dg, b->m.ciphertext_sha256, 32) == 0;
+	if (fr != 0 || r != 0) {
+		/* The payload's verdict first; a read failure after it changes
+		 * only what is known of the ciphertext. */
+		r = fr != 0 ? fr : r;
 		goto out;
+	}
 	r = stream_dec_final(c.d, e);
 	if (r != 0)
 		goto out;
-	if (CRYPTO_memcmp(dg, b->m.ciphertext_sha256, 32) != 0) {
+	if (!ok) {
 		r = sbx_fail(e, SBX_EVERIFY, "bundle: payload.enc does not match the manifest's "
 		             "ciphertext_sha256");
 		goto out;
@@ -678,7 +737,22 @@ int bundle_payload_read(struct bundle *b, const uint8_t cek[static 32],
 	}
 	r = 0;
 out:
+	if (ct_ok != NULL)
+		*ct_ok = ok;
 	stream_dec_free(c.d);
 	payload_p_free(c.pp);
 	return r;
+}
+
+int bundle_payload_read(struct bundle *b, const uint8_t cek[static 32],
+                        const struct bundle_item_sink *sink, struct sbx_err *e)
+{
+	return payload_decrypt(b, cek, sink, NULL, NULL, e);
+}
+
+int bundle_payload_open(struct bundle *b, const uint8_t cek[static 32],
+                        const struct bundle_item_sink *sink, bundle_item_end_fn end,
+                        int *ciphertext_ok, struct sbx_err *e)
+{
+	return payload_decrypt(b, cek, sink, end, ciphertext_ok, e);
 }

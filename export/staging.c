@@ -319,6 +319,17 @@ int item_writer_init(struct item_writer *w, int dirfd)
 	return 0;
 }
 
+int item_writer_init_ended(struct item_writer *w, int dirfd)
+{
+	memset(w, 0, sizeof *w);
+	w->dirfd = dirfd;
+	w->imgfd = -1;
+	for (int k = 0; k < ITEM_SLOTS; k++)
+		w->fd[k] = -1;
+	w->reader_hashes = 1;
+	return 0;
+}
+
 static int name_char(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -351,7 +362,7 @@ static int close_slot(struct item_writer *w, int k, struct sbx_err *e)
 	if (w->fd[k] < 0)
 		return 0;
 	it = &w->items[w->idx[k]];
-	if (hash_final(w->h[k], it->sha256) != 0)
+	if (!w->reader_hashes && hash_final(w->h[k], it->sha256) != 0)
 		r = sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", it->path);
 	if (close(w->fd[k]) != 0 && r == 0)
 		r = sbx_fail(e, SBX_EIO, "cannot write %s: %s", it->path, strerror(errno));
@@ -427,13 +438,36 @@ int item_writer_data(void *arg, uint32_t no, const uint8_t *p, size_t n, struct 
 	it = &w->items[no];
 	if (atomic_write_all(w->fd[k], p, n) != 0)
 		return sbx_fail(e, SBX_EIO, "cannot write %s: %s", it->path, strerror(errno));
-	if (hash_update(w->h[k], p, n) != 0)
+	if (!w->reader_hashes && hash_update(w->h[k], p, n) != 0)
 		return sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", it->path);
 	it->size += n;
 	w->bytes += n;
-	if (k == 0)
-		for (size_t i = 0; i < n; i++)
-			w->jsonl_lines += p[i] == '\n';
+	if (k == 0) {
+		const uint8_t *q = p, *end = p + n;
+
+		while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
+			w->jsonl_lines++;
+			q++;
+		}
+	}
+	return 0;
+}
+
+int item_writer_end(void *arg, uint32_t no, uint64_t size, const uint8_t sha256[static 32],
+                    struct sbx_err *e)
+{
+	struct item_writer *w = arg;
+	struct staging_item *it;
+
+	if (!w->reader_hashes || no >= w->n)
+		return sbx_fail(e, SBX_EINVAL, "internal: end of item %u, which was not declared", no);
+	it = &w->items[no];
+	/* The reader counted what it handed over; we counted what we wrote. */
+	if (it->ended || it->size != size)
+		return sbx_fail(e, SBX_EINVAL, "internal: item %u ends twice or at %llu bytes, %llu"
+		                " written", no, (unsigned long long)size, (unsigned long long)it->size);
+	memcpy(it->sha256, sha256, 32);
+	it->ended = 1;
 	return 0;
 }
 
@@ -446,6 +480,9 @@ int item_writer_finish(struct item_writer *w, struct sbx_err *e)
 
 		r = r != 0 ? r : rk;
 	}
+	for (size_t i = 0; r == 0 && w->reader_hashes && i < w->n; i++)
+		if (!w->items[i].ended)
+			r = sbx_fail(e, SBX_EINVAL, "internal: no SHA-256 for %s", w->items[i].path);
 	return r;
 }
 

@@ -6,7 +6,9 @@
  *
  * Also the sink that writes a bundle's items (export/bundle.h) into a
  * directory of the staging area, checking each item path again and
- * hashing what it writes.  Core library: libc and crypto/hash. */
+ * recording each item's size and SHA-256 (for verification.json): hashed
+ * here, or taken from the payload reader, which hashed the very same bytes
+ * (item_writer_init_ended).  Core library: libc and crypto/hash. */
 #ifndef SBX_STAGING_H
 #define SBX_STAGING_H
 
@@ -48,6 +50,7 @@ struct staging_item {
 	char *path;             /* "reads.jsonl", "images/..." */
 	uint64_t size;
 	uint8_t sha256[32];
+	int ended;              /* sha256 came from item_writer_end */
 };
 
 /* Items 0 and 1 (reads.jsonl, reads.csv) stay open for the whole payload;
@@ -65,6 +68,7 @@ struct item_writer {
 	struct staging_item *items;
 	size_t n, cap;
 	uint64_t jsonl_lines, images, bytes;
+	int reader_hashes;      /* item_writer_init_ended: no hashing here */
 };
 
 /* dirfd: a directory inside the staging area. */
@@ -75,7 +79,17 @@ int item_writer_init(struct item_writer *w, int dirfd);
  * '.') are ever created, each once, with O_EXCL|O_NOFOLLOW. */
 int item_writer_begin(void *arg, uint32_t no, const char *path, struct sbx_err *e);
 int item_writer_data(void *arg, uint32_t no, const uint8_t *p, size_t n, struct sbx_err *e);
-/* After bundle_payload_read returned 0: closes the open items. */
+/* As item_writer_init, for a sink whose end callback is item_writer_end
+ * (bundle_payload_open): each item's SHA-256 is then the one the payload
+ * reader computed over the bytes item_writer_data wrote, instead of a
+ * second hash of them here. */
+int item_writer_init_ended(struct item_writer *w, int dirfd);
+/* The end callback (bundle_item_end_fn, arg = w): records the item's hash;
+ * its size must be what item_writer_data wrote. */
+int item_writer_end(void *arg, uint32_t no, uint64_t size, const uint8_t sha256[static 32],
+                    struct sbx_err *e);
+/* After bundle_payload_read (or _open) returned 0: closes the open items;
+ * with item_writer_init_ended, fails unless every item had its end. */
 int item_writer_finish(struct item_writer *w, struct sbx_err *e);
 void item_writer_free(struct item_writer *w);
 

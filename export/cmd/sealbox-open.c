@@ -3,7 +3,15 @@
  * into a staging directory next to the output directory, and moves the
  * result into place only when every check of every bundle passed.  See
  * sealbox-open(1) and docs/RECIPIENTS.md.  Links only the core library
- * (OpenSSL, libarchive, libc). */
+ * (OpenSSL, libarchive, libc).
+ *
+ * One pass over the ciphertext: phase 1 checks everything but payload.enc's
+ * hash, phase 2 hashes payload.enc while decrypting it (a worker thread
+ * hashes while this one decrypts) and the item hashes the payload reader
+ * computes are the ones verification.json lists.  The ciphertext check thus
+ * passes or fails only once the plaintext is in the staging directory;
+ * nothing leaves it unless that check passed too (or_bundle_valid on every
+ * bundle right before the commit). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -62,6 +70,7 @@ struct ctx {
 	struct bundle **bd;             /* open bundles, parallel to run.b */
 	uint8_t (*cek)[32];             /* unwrapped content keys (wiped) */
 	int *have_cek;
+	int *ct_pending;                /* ciphertext check not yet run */
 	sigset_t watch;                 /* signals that cancel, blocked meanwhile */
 };
 
@@ -263,6 +272,16 @@ static const char *word(int v)
 	return v > 0 ? "ok" : v == 0 ? "FAILED" : "not checked";
 }
 
+static void set_ciphertext(struct or_bundle *ob, int ok)
+{
+	if (ok > 0)
+		vr_set(&ob->check[OC_CIPHERTEXT], VR_PASS, "payload.enc: %llu bytes, SHA-256 as in the"
+		       " manifest", (unsigned long long)ob->m.ciphertext_bytes);
+	else
+		vr_set(&ob->check[OC_CIPHERTEXT], VR_FAIL, "payload.enc's size or SHA-256 is not the"
+		       " manifest's: the ciphertext was changed");
+}
+
 /* The bundle checks, named and worded as sealbox-verify words them. */
 static void map_bundle_report(struct or_bundle *ob, const struct bundle_report *rep, int rc,
                               const struct sbx_err *e, const struct opts *o)
@@ -304,12 +323,10 @@ static void map_bundle_report(struct or_bundle *ob, const struct bundle_report *
 	else
 		vr_set(&ob->check[OC_PIN], VR_FAIL, "the bundle's identity is not the one in %s:"
 		       " sealed by another box", o->identity);
-	if (rep->ciphertext_ok > 0)
-		vr_set(&ob->check[OC_CIPHERTEXT], VR_PASS, "payload.enc: %llu bytes, SHA-256 as in the"
-		       " manifest", (unsigned long long)ob->m.ciphertext_bytes);
+	if (rep->ciphertext_ok < 0)
+		vr_set(&ob->check[OC_CIPHERTEXT], VR_NOT_RUN, "checked while decrypting");
 	else
-		vr_set(&ob->check[OC_CIPHERTEXT], VR_FAIL, "payload.enc's size or SHA-256 is not the"
-		       " manifest's: the ciphertext was changed");
+		set_ciphertext(ob, rep->ciphertext_ok);
 }
 
 static void check_name(struct or_bundle *ob)
@@ -492,7 +509,8 @@ static void check_public(struct ctx *c, size_t i)
 	bo.ek_ca_pem = c->o.ek_ca;
 	memset(&rep, 0, sizeof rep);
 	rep.policy_ok = -1;
-	r = bundle_verify(b, &bo, &rep, &e);
+	/* payload.enc is hashed in phase 2, in the pass that decrypts it. */
+	r = bundle_verify_deferred(b, &bo, &rep, &e);
 	if (r == SBX_EIO) {
 		ob->io_error = 1;
 		snprintf(ob->io_why, sizeof ob->io_why, "%s", e.msg);
@@ -502,6 +520,7 @@ static void check_public(struct ctx *c, size_t i)
 	check_release(c, i, b);
 	c->bd[i] = b;
 	b = NULL; /* transferred: phase 2 decrypts it */
+	c->ct_pending[i] = rep.ciphertext_ok < 0;
 out:
 	not_run_from(ob, 0, "not run: an earlier check failed");
 	bundle_close(b);
@@ -544,6 +563,14 @@ static int sink_data(void *arg, uint32_t no, const uint8_t *p, size_t n, struct 
 	return item_writer_data(s->w, no, p, n, e);
 }
 
+static int sink_end(void *arg, uint32_t no, uint64_t size, const uint8_t sha256[static 32],
+                    struct sbx_err *e)
+{
+	struct sink_ctx *s = arg;
+
+	return item_writer_end(s->w, no, size, sha256, e);
+}
+
 static void check_contents(struct or_bundle *ob)
 {
 	const struct item_writer *w = &ob->items;
@@ -572,7 +599,7 @@ static int decrypt_one(struct ctx *c, size_t i)
 	struct sink_ctx sc = { &ob->items, &c->watch };
 	struct bundle_item_sink sink = { &sc, sink_begin, sink_data };
 	struct sbx_err e = { 0 };
-	int dirfd, r;
+	int dirfd, ct_ok = -1, r;
 
 	if (c->run.n > 1) {
 		hash_hex(ob->id, 32, ob->subdir);
@@ -582,17 +609,24 @@ static int decrypt_one(struct ctx *c, size_t i)
 		r = 0;
 	}
 	if (r == 0)
-		r = item_writer_init(&ob->items, dirfd);
+		r = item_writer_init_ended(&ob->items, dirfd);
 	if (r != 0) {
 		ob->io_error = 1;
 		snprintf(ob->io_why, sizeof ob->io_why, "%s", e.msg[0] ? e.msg : sbx_strerror(r));
 		return SBX_EIO;
 	}
-	r = bundle_payload_read(c->bd[i], c->cek[i], &sink, &e);
+	r = bundle_payload_open(c->bd[i], c->cek[i], &sink, sink_end, &ct_ok, &e);
+	if (r == 0 && ct_ok != 1)
+		r = sbx_fail(&e, SBX_EVERIFY, "internal: the payload passed without its ciphertext"
+		             " check");
 	if (r == 0)
 		r = item_writer_finish(&ob->items, &e);
 	OPENSSL_cleanse(c->cek[i], 32);
 	c->have_cek[i] = 0;
+	if (ct_ok >= 0) {
+		set_ciphertext(ob, ct_ok);
+		c->ct_pending[i] = 0;
+	}
 	if (r == SBX_ECANCELED) {
 		vr_set(&ob->check[OC_PAYLOAD], VR_NOT_RUN, "interrupted");
 		vr_set(&ob->check[OC_CONTENTS], VR_NOT_RUN, "interrupted");
@@ -698,7 +732,9 @@ static int setup(struct ctx *c)
 	c->bd = calloc(n, sizeof *c->bd);
 	c->cek = OPENSSL_zalloc(n * 32);
 	c->have_cek = calloc(n, sizeof *c->have_cek);
-	if (c->run.b == NULL || c->bd == NULL || c->cek == NULL || c->have_cek == NULL)
+	c->ct_pending = calloc(n, sizeof *c->ct_pending);
+	if (c->run.b == NULL || c->bd == NULL || c->cek == NULL || c->have_cek == NULL ||
+	    c->ct_pending == NULL)
 		return SBX_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		or_bundle_init(&c->run.b[i], c->o.bundles[i]);
@@ -726,11 +762,44 @@ static void teardown(struct ctx *c)
 	if (c->cek != NULL)
 		OPENSSL_clear_free(c->cek, c->run.n * 32);
 	free(c->have_cek);
+	free(c->ct_pending);
 	free(c->bd);
 	free(c->run.b);
 	free(c->pinned);
 	EVP_PKEY_free(c->priv);
 	X509_free(c->cert);
+}
+
+/* After a refusal: the ciphertext checks left for a decryption that did not
+ * happen, so that the report is as complete as when they ran first.  1 if
+ * a bundle could not be read. */
+static int check_pending(struct ctx *c)
+{
+	int io = 0;
+
+	for (size_t i = 0; i < c->run.n; i++) {
+		struct or_bundle *ob = &c->run.b[i];
+		struct sbx_err e = { 0 };
+		int r;
+
+		if (!c->ct_pending[i])
+			continue;
+		c->ct_pending[i] = 0;
+		if (interrupted(&c->watch)) {
+			vr_set(&ob->check[OC_CIPHERTEXT], VR_NOT_RUN, "interrupted");
+			continue;
+		}
+		r = bundle_ciphertext_check(c->bd[i], &e);
+		if (r == 0 || r == SBX_EVERIFY || r == SBX_EFORMAT) {
+			set_ciphertext(ob, r == 0);
+		} else {
+			vr_set(&ob->check[OC_CIPHERTEXT], VR_NOT_RUN, "payload.enc could not be read");
+			ob->io_error = 1;
+			snprintf(ob->io_why, sizeof ob->io_why, "%s", e.msg[0] ? e.msg : sbx_strerror(r));
+			io = 1;
+		}
+	}
+	return io;
 }
 
 /* Two arguments naming the same bundle would collide in DIR. */
@@ -817,6 +886,9 @@ int main(int argc, char **argv)
 			valid = 0;
 	}
 	canceled = canceled || interrupted(&c.watch);
+	/* Every check of every bundle, the ciphertext's included, or nothing. */
+	for (size_t i = 0; i < c.run.n; i++)
+		valid = valid && or_bundle_valid(&c.run.b[i]);
 	if (valid && !io && !canceled) {
 		c.run.opened = 1;
 		sbx_err_clear(&e);
@@ -833,6 +905,12 @@ int main(int argc, char **argv)
 	} else {
 		staging_abort(c.stage);
 		c.stage = NULL;
+		/* Nothing is staged any more: as in phase 1, a signal may simply
+		 * end the program while the remaining ciphertext is hashed. */
+		if (!interrupted(&c.watch))
+			sigprocmask(SIG_UNBLOCK, &c.watch, NULL);
+		if (check_pending(&c))
+			io = 1;
 		if (c.run.failure[0] == '\0')
 			snprintf(c.run.failure, sizeof c.run.failure, "%s", canceled ? "interrupted" :
 			         io ? "a file could not be read or written" : "a check failed");
