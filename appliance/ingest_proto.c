@@ -223,10 +223,17 @@ enum { D_HELLO, D_READS, D_IMAGES, D_IN_IMAGE, D_DONE, D_FAILED };
 #define F_OV_DECL    4u
 #define F_OV_DONE    8u
 
+/* What the parent keeps of a read that declared images, to check them as
+ * they arrive.  Reads without images (most of a large batch) leave only
+ * their id in the set of ids; these live in fixed-size blocks that never
+ * move, so no copy is held while they grow. */
 struct read_info {
 	uint64_t plate_h, ov_h;
 	uint8_t flags;
 };
+
+#define INFO_BLOCK_SHIFT 12
+#define INFO_BLOCK       ((size_t)1 << INFO_BLOCK_SHIFT)
 
 struct ingest_proto_dec {
 	struct ingest_limits lim;
@@ -237,9 +244,10 @@ struct ingest_proto_dec {
 	uint8_t type;
 	uint8_t *pl;
 	size_t plen, pwant;
-	struct reads_idset *ids;
-	struct read_info *info;
-	size_t ninfo, capinfo;
+	struct reads_idset *ids;        /* every vendor id, without values */
+	struct reads_idset *imgs;       /* ids of reads with images -> info number */
+	struct read_info **info;        /* blocks of INFO_BLOCK */
+	size_t ninfo, nblocks, capblocks;
 	uint64_t declared;
 	/* the image being received */
 	uint8_t *img;
@@ -276,8 +284,9 @@ struct ingest_proto_dec *ingest_proto_dec_new(const struct ingest_limits *lim,
 	if (sink != NULL)
 		d->sink = *sink;
 	d->pl = malloc(INGEST_PROTO_MAX_PAYLOAD);
-	d->ids = reads_idset_new();
-	if (d->pl == NULL || d->ids == NULL) {
+	d->ids = reads_idset_new_keys();
+	d->imgs = reads_idset_new();
+	if (d->pl == NULL || d->ids == NULL || d->imgs == NULL) {
 		ingest_proto_dec_free(d);
 		return NULL;
 	}
@@ -290,14 +299,43 @@ void ingest_proto_dec_free(struct ingest_proto_dec *d)
 		return;
 	free(d->pl);
 	free(d->img);
+	for (size_t i = 0; i < d->nblocks; i++)
+		free(d->info[i]);
 	free(d->info);
 	reads_idset_free(d->ids);
+	reads_idset_free(d->imgs);
 	free(d);
 }
 
 int ingest_proto_dec_finished(const struct ingest_proto_dec *d)
 {
 	return d->state == D_DONE || d->state == D_FAILED;
+}
+
+static struct read_info *info_at(const struct ingest_proto_dec *d, uint64_t i)
+{
+	return &d->info[i >> INFO_BLOCK_SHIFT][i & (INFO_BLOCK - 1)];
+}
+
+/* Room for one more read_info; 0 or SBX_ENOMEM. */
+static int info_room(struct ingest_proto_dec *d)
+{
+	if ((d->ninfo >> INFO_BLOCK_SHIFT) < d->nblocks)
+		return 0;
+	if (d->nblocks == d->capblocks) {
+		size_t cap = d->capblocks ? d->capblocks * 2 : 16;
+		struct read_info **nb = realloc(d->info, cap * sizeof *nb);
+
+		if (nb == NULL)
+			return SBX_ENOMEM;
+		d->info = nb;
+		d->capblocks = cap;
+	}
+	d->info[d->nblocks] = malloc(INFO_BLOCK * sizeof **d->info);
+	if (d->info[d->nblocks] == NULL)
+		return SBX_ENOMEM;
+	d->nblocks++;
+	return 0;
 }
 
 static int dfail(struct ingest_proto_dec *d, struct sbx_err *e, int code, const char *fmt, ...)
@@ -370,7 +408,7 @@ static int m_read(struct ingest_proto_dec *d, struct wire_r *rd, struct sbx_err 
 	r->present |= r->overview_image[0] ? 1u << READ_F_OVERVIEW_IMAGE : 0;
 	if (d->sum.reads >= d->lim.max_reads)
 		return dfail(d, e, SBX_EFORMAT, "more reads than the cap of the batch");
-	rc = reads_idset_add(d->ids, r->vendor_id, strlen(r->vendor_id), d->sum.reads);
+	rc = reads_idset_add(d->ids, r->vendor_id, strlen(r->vendor_id), 0);
 	if (rc == SBX_EEXIST) {
 		d->state = D_FAILED;
 		d->err = SBX_EFORMAT;
@@ -379,20 +417,19 @@ static int m_read(struct ingest_proto_dec *d, struct wire_r *rd, struct sbx_err 
 	}
 	if (rc != 0)
 		return dfail(d, e, rc, "ingest: out of memory");
-	if (d->ninfo == d->capinfo) {
-		size_t cap = d->capinfo ? d->capinfo * 2 : 1024;
-		struct read_info *ni = realloc(d->info, cap * sizeof *ni);
+	if (r->plate_image[0] || r->overview_image[0]) {
+		struct read_info *ri;
 
-		if (ni == NULL)
+		if (info_room(d) != 0 ||
+		    reads_idset_add(d->imgs, r->vendor_id, strlen(r->vendor_id), d->ninfo) != 0)
 			return dfail(d, e, SBX_ENOMEM, "ingest: out of memory");
-		d->info = ni;
-		d->capinfo = cap;
+		ri = info_at(d, d->ninfo);
+		ri->flags = (r->plate_image[0] ? F_PLATE_DECL : 0) | (r->overview_image[0] ? F_OV_DECL : 0);
+		ri->plate_h = r->plate_image[0] ? fnv1a(r->plate_image) : 0;
+		ri->ov_h = r->overview_image[0] ? fnv1a(r->overview_image) : 0;
+		d->declared += (r->plate_image[0] != 0) + (r->overview_image[0] != 0);
+		d->ninfo++;
 	}
-	d->info[d->ninfo].flags = (r->plate_image[0] ? F_PLATE_DECL : 0) | (r->overview_image[0] ? F_OV_DECL : 0);
-	d->info[d->ninfo].plate_h = r->plate_image[0] ? fnv1a(r->plate_image) : 0;
-	d->info[d->ninfo].ov_h = r->overview_image[0] ? fnv1a(r->overview_image) : 0;
-	d->declared += (r->plate_image[0] != 0) + (r->overview_image[0] != 0);
-	d->ninfo++;
 	if (d->sum.reads == 0 || r->captured_at_ms < d->sum.first_ms)
 		d->sum.first_ms = r->captured_at_ms;
 	if (d->sum.reads == 0 || r->captured_at_ms > d->sum.last_ms)
@@ -421,14 +458,15 @@ static int m_image(struct ingest_proto_dec *d, struct wire_r *rd, struct sbx_err
 	size = wire_get_u32(rd);
 	if (wire_r_end(rd) != 0 || (kind != INGEST_IMAGE_PLATE && kind != INGEST_IMAGE_OVERVIEW))
 		return dfail(d, e, SBX_EFORMAT, "ingest protocol: malformed image message");
-	idx = reads_idset_find(d->ids, d->img_id, strlen(d->img_id));
-	if (idx == NULL)
+	if (!reads_idset_has(d->ids, d->img_id, strlen(d->img_id)))
 		return dfail(d, e, SBX_EFORMAT, "ingest protocol: image for unknown read \"%s\"", d->img_id);
-	ri = &d->info[*idx];
+	/* A known read that is not in imgs declared no image. */
+	idx = reads_idset_find(d->imgs, d->img_id, strlen(d->img_id));
+	ri = idx != NULL ? info_at(d, *idx) : NULL;
 	decl = kind == INGEST_IMAGE_PLATE ? F_PLATE_DECL : F_OV_DECL;
 	done = kind == INGEST_IMAGE_PLATE ? F_PLATE_DONE : F_OV_DONE;
-	h = kind == INGEST_IMAGE_PLATE ? ri->plate_h : ri->ov_h;
-	if (!(ri->flags & decl) || (ri->flags & done) || h != fnv1a(d->img_name))
+	h = ri == NULL ? 0 : kind == INGEST_IMAGE_PLATE ? ri->plate_h : ri->ov_h;
+	if (ri == NULL || !(ri->flags & decl) || (ri->flags & done) || h != fnv1a(d->img_name))
 		return dfail(d, e, SBX_EFORMAT, "ingest protocol: unexpected image for read \"%s\"", d->img_id);
 	cap = kind == INGEST_IMAGE_PLATE ? d->lim.max_plate_image : d->lim.max_overview_image;
 	if (size < 8 || size > cap)
@@ -452,7 +490,7 @@ static int m_image_end(struct ingest_proto_dec *d, struct sbx_err *e)
 		return dfail(d, e, SBX_EFORMAT, "ingest protocol: short image for read \"%s\"", d->img_id);
 	if (reads_image_magic(d->img, d->img_len) == READS_IMG_NONE)
 		return dfail(d, e, SBX_EFORMAT, "ingest protocol: image for read \"%s\" is not JPEG or PNG", d->img_id);
-	d->info[d->img_idx].flags |= d->img_kind == INGEST_IMAGE_PLATE ? F_PLATE_DONE : F_OV_DONE;
+	info_at(d, d->img_idx)->flags |= d->img_kind == INGEST_IMAGE_PLATE ? F_PLATE_DONE : F_OV_DONE;
 	d->sum.images++;
 	d->sum.image_bytes += d->img_len;
 	if (d->sink.on_image != NULL &&

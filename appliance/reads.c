@@ -886,35 +886,29 @@ int reads_image_magic(const uint8_t *p, size_t n)
 
 /* ---- id set ---- */
 
-/* Open addressing over 4-byte slots (entry number + 1), so that the table a
- * lookup walks stays small; each entry (16 bytes: value, hash tag, where the
- * key is) and each key (a length byte or three, then the bytes) is
- * appended to fixed-size blocks that never move: growing copies nothing
- * but the slot table, and the largest memory the set ever holds is what it
- * holds at the end.  Keys are kept whole, so membership is exact, not
- * "equal hashes".  A million ids is a realistic batch (a million 11-byte ids
- * take 8 + 16 + 12 MB); this is where the time goes once parsing is fast. */
-#define IDS_EBLOCK_SHIFT 16                             /* entries per block */
-#define IDS_EBLOCK       ((size_t)1 << IDS_EBLOCK_SHIFT)
+/* Open addressing over 4-byte slots (where the record is, + 1), so that the
+ * table a lookup walks stays small.  Each record (the value, 8-byte aligned,
+ * unless the set has none; then the key's length in 7-bit groups and the
+ * key's bytes) is appended to fixed-size blocks that never move: growing
+ * copies nothing but the slot table, and value slots stay put.  Keys are
+ * kept whole, so membership is exact, not "equal hashes".  A lookup touches
+ * the slot table and the records it probes, nothing else.  A million
+ * 11-byte ids take 8 MB of slots and 24 MB of records (12 MB without
+ * values); this is where the time goes once parsing is fast. */
 #define IDS_ABLOCK_SHIFT 20                             /* arena block: 1 MiB */
 #define IDS_ABLOCK       ((size_t)1 << IDS_ABLOCK_SHIFT)
-#define IDS_ABLOCKS_MAX  ((size_t)1 << (32 - IDS_ABLOCK_SHIFT))
+/* A slot holds record reference + 1 in 32 bits. */
+#define IDS_ABLOCKS_MAX  (((size_t)1 << (32 - IDS_ABLOCK_SHIFT)) - 1)
 #define IDS_KEY_MAX      ((size_t)1 << 16)              /* bytes of one key */
-
-struct entry {
-	uint64_t val;
-	uint32_t tag;           /* high half of the hash */
-	uint32_t key;           /* arena block << IDS_ABLOCK_SHIFT | offset */
-};
+#define IDS_VAL          sizeof(uint64_t)
 
 struct reads_idset {
-	uint32_t *t;            /* entry number + 1; 0 = empty */
+	uint32_t *t;            /* record reference + 1; 0 = empty */
 	size_t cap;             /* a power of two, at least twice n */
-	struct entry **eb;      /* entry blocks of IDS_EBLOCK */
-	size_t neb, ebcap;
 	uint8_t **ab;           /* arena blocks of IDS_ABLOCK */
 	size_t nab, abcap, aused;  /* aused: bytes used in the last block */
 	size_t n;
+	size_t vsize;           /* IDS_VAL, or 0 for a set of keys alone */
 	uint64_t k0, k1;
 };
 
@@ -959,7 +953,7 @@ static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *m, size_t n)
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-struct reads_idset *reads_idset_new(void)
+static struct reads_idset *idset_new(size_t vsize)
 {
 	struct reads_idset *s = calloc(1, sizeof *s);
 	uint64_t k[2];
@@ -972,6 +966,7 @@ struct reads_idset *reads_idset_new(void)
 	}
 	s->k0 = k[0];
 	s->k1 = k[1];
+	s->vsize = vsize;
 	s->cap = 1024;
 	s->t = calloc(s->cap, sizeof *s->t);
 	if (s->t == NULL) {
@@ -981,25 +976,47 @@ struct reads_idset *reads_idset_new(void)
 	return s;
 }
 
+struct reads_idset *reads_idset_new(void)
+{
+	return idset_new(IDS_VAL);
+}
+
+struct reads_idset *reads_idset_new_keys(void)
+{
+	return idset_new(0);
+}
+
 void reads_idset_free(struct reads_idset *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->neb; i++)
-		free(s->eb[i]);
 	for (size_t i = 0; i < s->nab; i++)
 		free(s->ab[i]);
-	free(s->eb);
 	free(s->ab);
 	free(s->t);
 	free(s);
 }
 
-static struct entry *entry_at(const struct reads_idset *s, uint32_t idx)
+static uint8_t *rec_at(const struct reads_idset *s, uint32_t slot)
 {
-	size_t k = (size_t)idx - 1;
+	uint32_t ref = slot - 1;
 
-	return &s->eb[k >> IDS_EBLOCK_SHIFT][k & (IDS_EBLOCK - 1)];
+	return s->ab[ref >> IDS_ABLOCK_SHIFT] + (ref & (IDS_ABLOCK - 1));
+}
+
+/* The record's key: its bytes, and their number in *len. */
+static const uint8_t *rec_key(const struct reads_idset *s, const uint8_t *p, size_t *len)
+{
+	size_t l = 0;
+	int shift = 0;
+
+	p += s->vsize;
+	do {
+		l |= (size_t)(*p & 0x7f) << shift;
+		shift += 7;
+	} while (*p++ & 0x80);
+	*len = l;
+	return p;
 }
 
 /* The key's length prefix: 7 bits a byte, low bits first (keys < 2^21). */
@@ -1015,38 +1032,24 @@ static size_t klen_put(uint8_t *p, size_t n)
 	return i;
 }
 
-static int key_equal(const struct reads_idset *s, uint32_t key, const void *k, size_t n)
-{
-	const uint8_t *p = s->ab[key >> IDS_ABLOCK_SHIFT] + (key & (IDS_ABLOCK - 1));
-	size_t len = 0;
-	int shift = 0;
-
-	do {
-		len |= (size_t)(*p & 0x7f) << shift;
-		shift += 7;
-	} while (*p++ & 0x80);
-	return len == n && memcmp(p, k, n) == 0;
-}
-
 static uint32_t *lookup(const struct reads_idset *s, uint64_t h, const void *k, size_t n)
 {
 	size_t mask = s->cap - 1, i = (size_t)h & mask;
-	uint32_t tag = (uint32_t)(h >> 32);
 
 	for (;; i = (i + 1) & mask) {
 		uint32_t *sl = &s->t[i];
-		const struct entry *en;
+		const uint8_t *key;
+		size_t len;
 
 		if (*sl == 0)
 			return sl;
-		en = entry_at(s, *sl);
-		if (en->tag == tag && key_equal(s, en->key, k, n))
+		key = rec_key(s, rec_at(s, *sl), &len);
+		if (len == n && memcmp(key, k, n) == 0)
 			return sl;
 	}
 }
 
-/* The slot table only: entries keep the hash's high half, not the low
- * half that picks the slot, so each key is hashed again. */
+/* The slot table only: records keep no hash, so each key is hashed again. */
 static int grow(struct reads_idset *s)
 {
 	size_t ncap = s->cap * 2, mask = ncap - 1;
@@ -1055,20 +1058,13 @@ static int grow(struct reads_idset *s)
 	if (nt == NULL)
 		return SBX_ENOMEM;
 	for (size_t i = 0; i < s->cap; i++) {
-		const struct entry *en;
-		const uint8_t *p;
-		size_t len = 0, j;
-		int shift = 0;
+		const uint8_t *key;
+		size_t len, j;
 
 		if (s->t[i] == 0)
 			continue;
-		en = entry_at(s, s->t[i]);
-		p = s->ab[en->key >> IDS_ABLOCK_SHIFT] + (en->key & (IDS_ABLOCK - 1));
-		do {
-			len |= (size_t)(*p & 0x7f) << shift;
-			shift += 7;
-		} while (*p++ & 0x80);
-		j = (size_t)siphash(s->k0, s->k1, p, len) & mask;
+		key = rec_key(s, rec_at(s, s->t[i]), &len);
+		j = (size_t)siphash(s->k0, s->k1, key, len) & mask;
 		while (nt[j] != 0)
 			j = (j + 1) & mask;
 		nt[j] = s->t[i];
@@ -1079,54 +1075,49 @@ static int grow(struct reads_idset *s)
 	return 0;
 }
 
-/* The array v of `size`-byte elements, grown if needed to hold used + 1;
- * NULL if out of memory (v is then unchanged). */
-static void *room(void *v, size_t *cap, size_t used, size_t size)
-{
-	size_t ncap = *cap != 0 ? *cap * 2 : 16;
-	void *nv;
-
-	if (used < *cap)
-		return v;
-	nv = realloc(v, ncap * size);
-	if (nv != NULL)
-		*cap = ncap;
-	return nv;
-}
-
-/* Copies the key into the arena; *key says where. */
-static int key_store(struct reads_idset *s, const void *k, size_t n, uint32_t *key)
+/* Appends the record (value, key) to the arena; *slot says where. */
+static int rec_store(struct reads_idset *s, const void *k, size_t n, uint64_t val, uint32_t *slot)
 {
 	uint8_t pre[3];
-	size_t pl = klen_put(pre, n);
+	size_t pl = klen_put(pre, n), off;
+	uint8_t *p;
 
-	if (s->nab == 0 || pl + n > IDS_ABLOCK - s->aused) {
+	/* Values are read and written in place through a uint64_t pointer. */
+	off = s->vsize != 0 ? (s->aused + IDS_VAL - 1) & ~(IDS_VAL - 1) : s->aused;
+	if (s->nab == 0 || s->vsize + pl + n > IDS_ABLOCK - off) {
 		uint8_t **nab;
 
 		if (s->nab >= IDS_ABLOCKS_MAX)
 			return SBX_ENOMEM;
-		nab = room(s->ab, &s->abcap, s->nab, sizeof *s->ab);
-		if (nab == NULL)
-			return SBX_ENOMEM;
-		s->ab = nab;
+		if (s->nab == s->abcap) {
+			size_t ncap = s->abcap != 0 ? s->abcap * 2 : 16;
+
+			nab = realloc(s->ab, ncap * sizeof *s->ab);
+			if (nab == NULL)
+				return SBX_ENOMEM;
+			s->ab = nab;
+			s->abcap = ncap;
+		}
 		s->ab[s->nab] = malloc(IDS_ABLOCK);
 		if (s->ab[s->nab] == NULL)
 			return SBX_ENOMEM;
 		s->nab++;
-		s->aused = 0;
+		s->aused = off = 0;
 	}
-	*key = (uint32_t)((s->nab - 1) << IDS_ABLOCK_SHIFT | s->aused);
-	memcpy(s->ab[s->nab - 1] + s->aused, pre, pl);
-	memcpy(s->ab[s->nab - 1] + s->aused + pl, k, n);
-	s->aused += pl + n;
+	p = s->ab[s->nab - 1] + off;
+	if (s->vsize != 0)
+		memcpy(p, &val, IDS_VAL);
+	memcpy(p + s->vsize, pre, pl);
+	memcpy(p + s->vsize + pl, k, n);
+	s->aused = off + s->vsize + pl + n;
+	*slot = (uint32_t)(((s->nab - 1) << IDS_ABLOCK_SHIFT | off) + 1);
 	return 0;
 }
 
 int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val)
 {
 	uint64_t h;
-	uint32_t *sl, key;
-	struct entry *en;
+	uint32_t *sl, slot;
 
 	if (s == NULL || n > IDS_KEY_MAX || s->n >= UINT32_MAX - 1)
 		return SBX_EINVAL;
@@ -1134,31 +1125,17 @@ int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val
 	sl = lookup(s, h, k, n);
 	if (*sl != 0)
 		return SBX_EEXIST;
-	/* (A block may be left from an add that failed later on.) */
-	if ((s->n >> IDS_EBLOCK_SHIFT) == s->neb) {
-		struct entry **neb = room(s->eb, &s->ebcap, s->neb, sizeof *s->eb);
-
-		if (neb == NULL)
-			return SBX_ENOMEM;
-		s->eb = neb;
-		s->eb[s->neb] = malloc(IDS_EBLOCK * sizeof **s->eb);
-		if (s->eb[s->neb] == NULL)
-			return SBX_ENOMEM;
-		s->neb++;
-	}
-	if (key_store(s, k, n, &key) != 0)
-		return SBX_ENOMEM;
+	/* Grown first: a failure after the record is stored would leave it
+	 * unreachable in the arena. */
 	if ((s->n + 1) * 2 > s->cap) {
 		if (grow(s) != 0)
 			return SBX_ENOMEM;
 		sl = lookup(s, h, k, n);
 	}
-	en = &s->eb[s->n >> IDS_EBLOCK_SHIFT][s->n & (IDS_EBLOCK - 1)];
-	en->val = val;
-	en->tag = (uint32_t)(h >> 32);
-	en->key = key;
+	if (rec_store(s, k, n, val, &slot) != 0)
+		return SBX_ENOMEM;
+	*sl = slot;
 	s->n++;
-	*sl = (uint32_t)s->n;
 	return 0;
 }
 
@@ -1166,10 +1143,18 @@ uint64_t *reads_idset_find(const struct reads_idset *s, const void *k, size_t n)
 {
 	uint32_t *sl;
 
-	if (s == NULL || n > IDS_KEY_MAX)
+	if (s == NULL || s->vsize == 0 || n > IDS_KEY_MAX)
 		return NULL;
 	sl = lookup(s, siphash(s->k0, s->k1, k, n), k, n);
-	return *sl != 0 ? &entry_at(s, *sl)->val : NULL;
+	/* Aligned when stored (rec_store). */
+	return *sl != 0 ? (uint64_t *)(void *)rec_at(s, *sl) : NULL;
+}
+
+int reads_idset_has(const struct reads_idset *s, const void *k, size_t n)
+{
+	if (s == NULL || n > IDS_KEY_MAX)
+		return 0;
+	return *lookup(s, siphash(s->k0, s->k1, k, n), k, n) != 0;
 }
 
 size_t reads_idset_count(const struct reads_idset *s)

@@ -116,8 +116,9 @@ int reads_path_norm(const char *in, size_t n, char *out, size_t cap, const char 
 /* A hash set of byte strings with a 64-bit value each (vendor ids, entry
  * names).  Keyed SipHash with a random key, so crafted inputs cannot make
  * it quadratic.  Keys are kept whole (membership is exact); keys of more
- * than 65536 bytes are refused (SBX_EINVAL).  Memory is about 28 bytes per
- * key plus the key's length, and never holds a copy while it grows. */
+ * than 65536 bytes are refused (SBX_EINVAL).  Memory is about 16-24 bytes
+ * per key plus the key rounded up to 8 bytes (8 less without values), and
+ * the records never move while the set grows (only the slot table does). */
 struct reads_idset;
 struct reads_idset *reads_idset_new(void);
 void reads_idset_free(struct reads_idset *s);
@@ -126,5 +127,11 @@ int reads_idset_add(struct reads_idset *s, const void *k, size_t n, uint64_t val
 /* Slot of the key's value (valid until the set is freed), or NULL. */
 uint64_t *reads_idset_find(const struct reads_idset *s, const void *k, size_t n);
 size_t reads_idset_count(const struct reads_idset *s);
+/* A set of keys alone, for membership: about 8-16 bytes per key plus the
+ * key's length and a byte.  reads_idset_add() ignores val, and
+ * reads_idset_find() always returns NULL: ask reads_idset_has(). */
+struct reads_idset *reads_idset_new_keys(void);
+/* 1 if the key is in the set (either kind), else 0. */
+int reads_idset_has(const struct reads_idset *s, const void *k, size_t n);
 
 #endif

@@ -70,6 +70,17 @@ for t in tests/cli/*.sh; do
 	run_one "$name" bash "$t"
 done
 
+# The reduced campaigns of issue 5 (the full ones: make faults, make tamper):
+# crash points and I/O faults at a sample of points per operation and fault
+# kind.  Not under SANITIZE=1: the campaign runs hundreds of box commands,
+# and the sanitizers already see the same code paths in tests/cli
+# (crash_regress.sh runs the fault shim under both builds).
+if [ "${SANITIZE:-0}" != 1 ]; then
+	if [ -z "$only" ] || [[ " $only " == *" faults-quick "* ]]; then
+		run_one faults-quick bash tests/faults/campaign.sh --quick
+	fi
+fi
+
 # The hardware-in-the-loop test (images/testvm, make vm-test): the libgpiod and
 # /dev/tpmrm0 backends on a real kernel under qemu.  Only where qemu is
 # installed, and not under SANITIZE=1 (the binary goes into the VM as built).
