@@ -30,6 +30,9 @@ $(BUILD)/tests/tamper/flipper: LDFLAGS += -Wl,--wrap=sig_verify
 
 harden-bins: $(PROGS) $(TOOL_BINS) $(HARDEN_BINS)
 
+# make check builds them too (tests/run.sh runs the scripts).
+tests: $(HARDEN_BINS)
+
 harden-check: deps
 	$(Q)$(MAKE) --no-print-directory harden-bins
 	$(Q)rc=0; for t in tests/harden/*.sh; do \
@@ -90,12 +93,14 @@ analyze-cppcheck:
 		--cppcheck-build-dir=$(ANALYZE_DIR) -j2 $(ANALYZE_SRC)
 
 # scan-build: the clang static analyzer over a full build of the programs
-# (every library), in a build directory of its own.  The hints header is
-# inert for the compiler; err.c, which defines sbx_fail, is not analyzed
-# (it cannot take the hints).
+# (every library) and of this file's test programs, in a build directory of
+# its own.  The hints header is inert for the compiler; crypto/err.c, which
+# defines sbx_fail, is analyzed without it (SBX_ANALYZER=1 below).
 analyze-scan-build:
 	@mkdir -p $(ANALYZE_DIR)
 	$(Q)$(SCAN_BUILD) --status-bugs --use-cc=clang -o $(ANALYZE_DIR)/scan-build \
-		--exclude crypto/err.c \
-		$(MAKE) --no-print-directory BUILD=$(ANALYZE_DIR)/scan-obj all \
-		CFLAGS="-O2 -g -include $(CURDIR)/tests/harden/analyzer_hints.h"
+		$(MAKE) --no-print-directory BUILD=$(ANALYZE_DIR)/scan-obj SBX_ANALYZER=1 \
+		all $(patsubst tests/%.c,$(ANALYZE_DIR)/scan-obj/tests/%,$(HARDEN_SRC)) CFLAGS="-O2 -g -include $(CURDIR)/tests/harden/analyzer_hints.h"
+ifeq ($(SBX_ANALYZER),1)
+$(BUILD)/crypto/err.o: override CFLAGS += -DSBX_NO_ANALYZER_HINTS
+endif

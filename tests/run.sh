@@ -75,11 +75,18 @@ done
 # kind.  Not under SANITIZE=1: the campaign runs hundreds of box commands,
 # and the sanitizers already see the same code paths in tests/cli
 # (crash_regress.sh runs the fault shim under both builds).
+# Tamper: a sample of the flips and log mutations (the same reasoning for
+# SANITIZE=1).  Hardening: every installed binary, and the parser child's
+# seccomp allowlist, in both builds (binaries.sh says what does not apply
+# to a sanitizer build).
+want() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
 if [ "${SANITIZE:-0}" != 1 ]; then
-	if [ -z "$only" ] || [[ " $only " == *" faults-quick "* ]]; then
-		run_one faults-quick bash tests/faults/campaign.sh --quick
-	fi
+	want faults-quick && run_one faults-quick bash tests/faults/campaign.sh --quick
+	want tamper-quick && run_one tamper-quick bash tests/tamper/tamper.sh quick
 fi
+want harden-binaries && run_one harden-binaries env SANITIZE="${SANITIZE:-0}" RELEASE="${RELEASE:-0}" \
+	bash tests/harden/binaries.sh
+want harden-seccomp && run_one harden-seccomp env SANITIZE="${SANITIZE:-0}" bash tests/harden/seccomp.sh
 
 # The hardware-in-the-loop test (images/testvm, make vm-test): the libgpiod and
 # /dev/tpmrm0 backends on a real kernel under qemu.  Only where qemu is

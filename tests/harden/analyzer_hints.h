@@ -5,7 +5,9 @@
  * uninitialized value.  Inert outside the analyzer. */
 #ifndef SBX_ANALYZER_HINTS_H
 #define SBX_ANALYZER_HINTS_H
-#ifdef __clang_analyzer__
+/* SBX_NO_ANALYZER_HINTS: crypto/err.c, which defines the two functions
+ * (mk/harden.mk sets it there). */
+#if defined(__clang_analyzer__) && !defined(SBX_NO_ANALYZER_HINTS)
 #include "crypto/err.h"
 /* sbx_fail and sbx_fail_ssl return their code (crypto/err.c). */
 #define sbx_fail(e, code, ...)     (sbx_fail((e), (code), __VA_ARGS__), (code))

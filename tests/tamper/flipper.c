@@ -37,6 +37,9 @@
  *                   --no-memo (verify every signature; see below),
  *                   --range A:B (mutations A..B-1 only; for bytes, the
  *                   release file's bytes follow the bundle's)
+ *   log only:       --save DIR (write each mutated export tried to
+ *                   DIR/KIND-I.sbxl; with a large --step, the sample that
+ *                   tamper.sh runs through the real sealbox-verify)
  *
  * Prints one line per campaign: mutations, rejected, accepted, seconds, and
  * each accepted mutation.  Exit 0 only if the original passed and every
@@ -44,6 +47,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,7 +73,7 @@
 #include "export/wire.h"
 
 struct cfg {
-	const char *identity_path, *ekca, *custody_path, *key, *cert, *scratch;
+	const char *identity_path, *ekca, *custody_path, *key, *cert, *scratch, *save;
 	uint64_t step, limit, from, to;
 	int jobs;
 	/* loaded */
@@ -115,13 +119,32 @@ static double now_s(void)
 /* ---- memoized signature checks --------------------------------------------
  *
  * Linked with -Wl,--wrap=sig_verify (mk/harden.mk): every sig_verify call of
- * the library comes here.  The verdict of a signature check is a function of
- * (public key, namespace, message, signature) alone, so it is remembered
- * under the SHA-256 of all four.  Mutations leave most signatures as they
- * were (a log export's 10,000 tree heads): their checks are answered from
- * the memo; anything changed is a new key and is verified for real.
- * Without it, rejecting one tampered 10,000-record export costs up to
- * 10,000 ECDSA verifications.  --no-memo turns it off. */
+ * the library comes here.  Mutations leave most signatures as they were (a
+ * log export's 10,000 tree heads); without a memo, rejecting one tampered
+ * 10,000-record export costs up to 10,000 ECDSA verifications.
+ *
+ * Why the memo cannot make a mutation pass that the real verifier would
+ * reject:
+ *   - Only successes are remembered.  A hit answers "valid" solely for an
+ *     input that __real_sig_verify itself accepted earlier in this process
+ *     (the original input is verified first, so its signatures are the
+ *     entries).  Every failure, and every input not seen before, goes to the
+ *     real verifier each time; so the memo cannot turn a rejection into an
+ *     acceptance, nor (as a remembered failure could) hide a forgery the
+ *     real code would accept behind an earlier transient error.
+ *   - sig_verify is a pure function of (public key, namespace, message,
+ *     signature): it reads no state, no clock, no file; it returns 0 or
+ *     SBX_EVERIFY.  The key is SHA-256 over all four, each length-prefixed
+ *     (no two inputs share an encoding), the public key by the SHA-256 of
+ *     its full DER SubjectPublicKeyInfo (so a flipped key byte, curve or
+ *     point is a different entry).  A false hit needs a SHA-256 collision.
+ *   - The key digest is cached per EVP_PKEY object; the reference held on
+ *     it keeps the address from being reused for another key.
+ *   - Workers are forked: each has its own copy of the table, nothing is
+ *     shared or written back.
+ * The real programs run without it: tamper.sh checks a sample through
+ * sealbox-verify and sealbox-open, and a sample with --no-memo, which must
+ * give the same verdicts. */
 int __real_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t len,
                       const uint8_t *sig, size_t siglen);
 int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t len,
@@ -130,12 +153,20 @@ int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t 
 #define MEMO_SLOTS (1u << 18)
 struct memo_slot {
 	uint8_t key[32];
-	int used, result;
+	int used;       /* holds an input __real_sig_verify accepted */
 };
 static struct memo_slot *memo;
 static EVP_PKEY *memo_pub;
 static uint8_t memo_pub_sha256[32];
-static uint64_t memo_hits, memo_misses;
+static uint64_t memo_hits, memo_misses, memo_used;
+
+/* Every check that reaches OpenSSL, counted. */
+static int real_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t len,
+                       const uint8_t *sig, size_t siglen)
+{
+	memo_misses++;
+	return __real_sig_verify(pub, ns, msg, len, sig, siglen);
+}
 
 int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t len,
                       const uint8_t *sig, size_t siglen)
@@ -147,7 +178,7 @@ int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t 
 	uint32_t slot;
 
 	if (memo == NULL || pub == NULL)
-		return __real_sig_verify(pub, ns, msg, len, sig, siglen);
+		return real_verify(pub, ns, msg, len, sig, siglen);
 	/* The key's DER, digested once per key object: encoding a key costs
 	 * more than the verification it would save.  The reference held keeps
 	 * the object (and so its address) from being reused for another key. */
@@ -156,7 +187,7 @@ int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t 
 		if (dn <= 0 || hash_sha256(der, (size_t)dn, memo_pub_sha256) != 0 ||
 		    EVP_PKEY_up_ref(pub) != 1) {
 			OPENSSL_free(der);
-			return __real_sig_verify(pub, ns, msg, len, sig, siglen);
+			return real_verify(pub, ns, msg, len, sig, siglen);
 		}
 		OPENSSL_free(der);
 		EVP_PKEY_free(memo_pub);
@@ -164,7 +195,7 @@ int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t 
 	}
 	h = hash_new();
 	if (h == NULL)
-		return __real_sig_verify(pub, ns, msg, len, sig, siglen);
+		return real_verify(pub, ns, msg, len, sig, siglen);
 	/* Length-prefixed parts, so no two inputs share a key. */
 	for (int i = 0; i < 8; i++) {
 		lens[i] = (uint8_t)((uint64_t)strlen(ns) >> (8 * i));
@@ -172,31 +203,32 @@ int __wrap_sig_verify(EVP_PKEY *pub, const char *ns, const uint8_t *msg, size_t 
 		lens[16 + i] = (uint8_t)((uint64_t)siglen >> (8 * i));
 	}
 	r = hash_update(h, lens, sizeof lens) | hash_update(h, memo_pub_sha256, 32) |
-	    hash_update(h, ns, strlen(ns)) | hash_update(h, msg, len) |
-	    hash_update(h, sig, siglen) | hash_final(h, key);
+	    hash_update(h, ns, strlen(ns)) | (len > 0 ? hash_update(h, msg, len) : 0) |
+	    (siglen > 0 ? hash_update(h, sig, siglen) : 0) | hash_final(h, key);
 	hash_free(h);
 	if (r != 0)
-		return __real_sig_verify(pub, ns, msg, len, sig, siglen);
+		return real_verify(pub, ns, msg, len, sig, siglen);
 	slot = ((uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16) % MEMO_SLOTS;
 	for (uint32_t k = 0; k < MEMO_SLOTS; k++, slot = (slot + 1) % MEMO_SLOTS) {
 		struct memo_slot *m = &memo[slot];
 
 		if (m->used && memcmp(m->key, key, 32) == 0) {
 			memo_hits++;
-			return m->result;
+			return 0;
 		}
 		if (!m->used) {
-			memo_misses++;
-			r = __real_sig_verify(pub, ns, msg, len, sig, siglen);
-			if (memo_misses < MEMO_SLOTS / 2) {
+			r = real_verify(pub, ns, msg, len, sig, siglen);
+			/* Successes only (see above); and the table is never more
+			 * than half full, so every probe sequence ends. */
+			if (r == 0 && memo_used < MEMO_SLOTS / 2) {
+				memo_used++;
 				memcpy(m->key, key, 32);
-				m->result = r;
 				m->used = 1;
 			}
 			return r;
 		}
 	}
-	return __real_sig_verify(pub, ns, msg, len, sig, siglen);
+	return real_verify(pub, ns, msg, len, sig, siglen);
 }
 
 /* ---- the paths ---------------------------------------------------------- */
@@ -253,6 +285,17 @@ static long long tree_bytes(int fd)
 	}
 	closedir(d);
 	return sum;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* rm -rf, without a shell. */
+static int remove_tree(const char *dir)
+{
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int entries_in(const char *dir)
@@ -367,6 +410,7 @@ out:
 
 struct tally {
 	uint64_t tried, rejected, accepted, left_behind;
+	uint64_t sig_memo, sig_real;    /* signature checks answered by the memo, verified */
 	long long max_leaked;
 };
 
@@ -380,22 +424,31 @@ static int run_campaign(const struct cfg *c, const char *name, uint64_t total, m
 {
 	struct tally sum = { 0 };
 	double t0 = now_s();
-	int jobs = c->jobs > 0 ? c->jobs : 1;
+	uint64_t expected = 0;
+	int jobs = c->jobs > 0 ? c->jobs : 1, failed = 0;
 	int pfd[2];
 	pid_t *pids = calloc((size_t)jobs, sizeof *pids);
 
-	if (pids == NULL || pipe(pfd) != 0)
+	if (pids == NULL || pipe(pfd) != 0) {
+		free(pids);
 		return 1;
+	}
 	fflush(stdout);
 	for (int wk = 0; wk < jobs; wk++) {
 		pids[wk] = fork();
-		if (pids[wk] < 0)
+		if (pids[wk] < 0) {
+			/* Those already started finish; their results are lost. */
+			for (int k = 0; k < wk; k++)
+				waitpid(pids[k], NULL, 0);
+			free(pids);
 			return 1;
+		}
 		if (pids[wk] == 0) {
 			struct tally t = { 0 };
 			uint64_t k = 0;
 
 			close(pfd[0]);
+			memo_hits = memo_misses = 0;
 			for (uint64_t i = c->from; i < total && i < c->to; i += c->step, k++) {
 				struct open_result x = { 0 };
 				char note[256] = "";
@@ -421,6 +474,8 @@ static int run_campaign(const struct cfg *c, const char *name, uint64_t total, m
 				if (x.leaked > t.max_leaked)
 					t.max_leaked = x.leaked;
 			}
+			t.sig_memo = memo_hits;
+			t.sig_real = memo_misses;
 			if (write(pfd[1], &t, sizeof t) != (ssize_t)sizeof t)
 				_exit(2);
 			/* exit, not _exit: under ASan the leak check then covers
@@ -439,24 +494,44 @@ static int run_campaign(const struct cfg *c, const char *name, uint64_t total, m
 			sum.rejected += t.rejected;
 			sum.accepted += t.accepted;
 			sum.left_behind += t.left_behind;
+			sum.sig_memo += t.sig_memo;
+			sum.sig_real += t.sig_real;
 			if (t.max_leaked > sum.max_leaked)
 				sum.max_leaked = t.max_leaked;
 		}
 		(void)st;
 	}
+	/* A worker that crashed (a sanitizer report on a rejection path, a
+	 * signal) took its mutations with it: the campaign is incomplete, not
+	 * passed. */
 	for (int wk = 0; wk < jobs; wk++) {
-		int st;
+		int st = 0;
 
-		waitpid(pids[wk], &st, 0);
+		while (waitpid(pids[wk], &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			failed++;
+	}
+	for (uint64_t i = c->from; i < total && i < c->to; i += c->step) {
+		if (c->limit && expected >= c->limit)
+			break;
+		expected++;
 	}
 	close(pfd[0]);
 	free(pids);
 	printf("campaign %s: %" PRIu64 " mutations, %" PRIu64 " rejected, %" PRIu64
 	       " accepted, %" PRIu64 " left files behind, max %lld plaintext bytes written before"
-	       " a rejection, %.1f s\n", name, sum.tried, sum.rejected, sum.accepted,
-	       sum.left_behind, sum.max_leaked, now_s() - t0);
+	       " a rejection, %.1f s (signature checks: %" PRIu64 " from the memo, %" PRIu64
+	       " verified%s)", name, sum.tried, sum.rejected, sum.accepted,
+	       sum.left_behind, sum.max_leaked, now_s() - t0, sum.sig_memo, sum.sig_real,
+	       memo == NULL ? ", memo off" : "");
+	if (failed > 0 || sum.tried != expected)
+		printf(" INCOMPLETE: %" PRIu64 " of %" PRIu64 " mutations ran, %d of %d workers failed",
+		       sum.tried, expected, failed, jobs);
+	printf("\n");
 	fflush(stdout);
-	return sum.accepted == 0 && sum.left_behind == 0 && sum.tried > 0 ? 0 : 1;
+	return sum.accepted == 0 && sum.left_behind == 0 && sum.tried > 0 && failed == 0 &&
+	       sum.tried == expected ? 0 : 1;
 }
 
 /* ---- bits of a bundle ------------------------------------------------------ */
@@ -694,8 +769,10 @@ static int log_prepare_mods(struct logx *L)
 
 	L->modoff = calloc(L->n + 1, sizeof *L->modoff);
 	L->modlen = calloc(L->n + 1, sizeof *L->modlen);
-	if (r == NULL || L->modoff == NULL || L->modlen == NULL)
+	if (r == NULL || L->modoff == NULL || L->modlen == NULL) {
+		free(r);
 		return -1;
+	}
 	for (uint64_t i = 0; i < L->n; i++) {
 		uint8_t *enc = NULL;
 		size_t n = 0, dl;
@@ -735,6 +812,24 @@ static int log_prepare_mods(struct logx *L)
 	}
 	free(r);
 	return 0;
+}
+
+/* --save DIR: the mutated export as DIR/KIND-I.sbxl, for tamper.sh to run
+ * through the real sealbox-verify. */
+static int save_file(const char *dir, const char *kind, uint64_t i, const uint8_t *p, size_t n)
+{
+	char path[4096];
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof path, "%s/%s-%" PRIu64 ".sbxl", dir, kind, i);
+	f = fopen(path, "wbx");
+	if (f == NULL)
+		return -1;
+	r = fwrite(p, 1, n, f) == n ? 0 : -1;
+	if (fclose(f) != 0)
+		r = -1;
+	return r;
 }
 
 static int m_log(const struct cfg *c, void *arg, uint64_t i, int worker, struct open_result *x,
@@ -816,6 +911,9 @@ static int m_log(const struct cfg *c, void *arg, uint64_t i, int worker, struct 
 	 * must fail: the original is not a prefix of it. */
 	acc = m->kind == LM_ROLLBACK ? log_accepts(c, out, len, L->orig, L->len)
 	                             : log_accepts(c, out, len, NULL, 0);
+	if (c->save != NULL && save_file(c->save, lm_name[m->kind], i, out, len) != 0)
+		fprintf(stderr, "flipper: cannot save %s mutation %" PRIu64 " in %s\n",
+		        lm_name[m->kind], i, c->save);
 	return acc;
 }
 
@@ -825,6 +923,8 @@ static int m_cut_bytes(const struct cfg *c, void *arg, uint64_t i, int worker,
 	struct logx *L = arg;
 
 	snprintf(note, cap, "file cut to %" PRIu64 " bytes", i);
+	if (c->save != NULL && save_file(c->save, "truncate-bytes", i, L->orig, (size_t)i) != 0)
+		fprintf(stderr, "flipper: cannot save truncation %" PRIu64 " in %s\n", i, c->save);
 	return log_accepts(c, L->orig, (size_t)i, NULL, 0);
 }
 
@@ -835,8 +935,8 @@ static int usage(void)
 	fprintf(stderr, "usage: flipper bits BUNDLE [--custody C] --identity I --ek-ca CA\n"
 	                "       flipper bytes BUNDLE RELEASE --key K --cert C --identity I --ek-ca CA"
 	                " [--scratch DIR]\n"
-	                "       flipper log EXPORT --identity I --ek-ca CA [--only KIND]\n"
-	                "       [--step K] [--jobs J] [--limit N]\n");
+	                "       flipper log EXPORT --identity I --ek-ca CA [--only KIND] [--save DIR]\n"
+	                "       [--step K] [--jobs J] [--limit N] [--range A:B] [--no-memo]\n");
 	return 2;
 }
 
@@ -849,6 +949,7 @@ int main(int argc, char **argv)
 		{ "step", required_argument, NULL, 'S' }, { "jobs", required_argument, NULL, 'j' },
 		{ "limit", required_argument, NULL, 'l' }, { "only", required_argument, NULL, 'o' },
 		{ "no-memo", no_argument, NULL, 'M' }, { "range", required_argument, NULL, 'r' },
+		{ "save", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cfg c;
@@ -870,10 +971,11 @@ int main(int argc, char **argv)
 		case 'C': c.cert = optarg; break;
 		case 's': c.scratch = optarg; break;
 		case 'S': c.step = strtoull(optarg, NULL, 10); break;
-		case 'j': c.jobs = atoi(optarg); break;
+		case 'j': c.jobs = (int)strtol(optarg, NULL, 10); break;
 		case 'l': c.limit = strtoull(optarg, NULL, 10); break;
 		case 'o': only = optarg; break;
 		case 'M': use_memo = 0; break;
+		case 'w': c.save = optarg; break;
 		case 'r':
 			c.from = strtoull(optarg, &endp, 10);
 			c.to = *endp == ':' && endp[1] != '\0' ? strtoull(endp + 1, NULL, 10) : UINT64_MAX;
@@ -901,6 +1003,8 @@ int main(int argc, char **argv)
 		c.custody = calloc(1, sizeof *c.custody);
 		if (b == NULL || c.custody == NULL || bundle_custody_decode(b, n, c.custody, &e) != 0) {
 			fprintf(stderr, "flipper: %s: %s\n", c.custody_path, e.msg);
+			free(b);
+			free(c.custody);
 			return 2;
 		}
 		free(b);
@@ -950,7 +1054,6 @@ int main(int argc, char **argv)
 		{
 			int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			long long opened = fd >= 0 ? tree_bytes(fd) : -1;
-			char cmd[4200];
 
 			struct bundle *b = NULL;
 			uint64_t po = 0, pl = 0;
@@ -961,8 +1064,7 @@ int main(int argc, char **argv)
 			printf("original %s + %s (%zu + %zu bytes) opens: %lld bytes written;"
 			       " payload.enc is bytes %" PRIu64 "..%" PRIu64 "\n", argv[optind],
 			       argv[optind + 1], r.bn, r.rn, opened, po, po + pl - 1);
-			snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
-			if (system(cmd) != 0)
+			if (remove_tree(out) != 0)
 				return 2;
 		}
 		rc = run_campaign(&c, "release-bytes", (uint64_t)(r.bn + r.rn), m_byte, &r);
