@@ -72,7 +72,8 @@ campaigns() {   # description, flipper arguments...
 		case $line in
 		"campaign "*)
 			n=$((n + 1))
-			if [[ $line =~ ,\ 0\ accepted,\ 0\ left ]] && [[ ! $line =~ \ 0\ mutations ]]; then
+			if [[ $line =~ ,\ 0\ accepted,\ 0\ left ]] && [[ ! $line =~ \ 0\ mutations ]] &&
+			   [[ ! $line =~ INCOMPLETE ]]; then
 				ok "$d: ${line#campaign }"
 			else
 				fail "$d: ${line#campaign }"
