@@ -144,30 +144,49 @@ static void log_alarm(struct box *b)
 	free(rec);
 }
 
-/* The TPM objects' records saved at provisioning (appliance/cmd_init.c):
- * without them each run would ask the TPM for every object's public area.
- * A box provisioned before they existed has none and still works (the
- * TPM layer then reads the public areas). */
-static int load_tpm_objects(struct box *b, struct sbx_err *e)
+/* Where the database keeps ESYS's record of each TPM object. */
+static const struct { enum tpm_obj obj; const char *key; } tpm_objects[] = {
+	{ TPM_OBJ_SIGN, "tpm_object_sign" },
+	{ TPM_OBJ_DECRYPT, "tpm_object_decrypt" },
+	{ TPM_OBJ_COUNTER, "tpm_object_counter" },
+};
+#define N_TPM_OBJECTS (sizeof tpm_objects / sizeof tpm_objects[0])
+
+int box_save_tpm_objects(sqlite3 *db, struct tpm *t, struct sbx_err *e)
 {
-	static const struct { enum tpm_obj obj; const char *key; } objs[] = {
-		{ TPM_OBJ_SIGN, "tpm_object_sign" },
-		{ TPM_OBJ_DECRYPT, "tpm_object_decrypt" },
-		{ TPM_OBJ_COUNTER, "tpm_object_counter" },
-	};
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < sizeof objs / sizeof objs[0]; i++) {
+	for (size_t i = 0; r == 0 && i < N_TPM_OBJECTS; i++) {
 		uint8_t *rec = NULL;
 		size_t len = 0;
 
-		r = db_meta_get(b->db, objs[i].key, &rec, &len, e);
+		r = tpm_object_save(t, tpm_objects[i].obj, &rec, &len, e);
+		if (r == 0)
+			r = db_meta_set(db, tpm_objects[i].key, rec, len, e);
+		free(rec);
+	}
+	return r;
+}
+
+/* The records saved at provisioning: without them each run would ask the
+ * TPM for every object's public area.  A box provisioned before they
+ * existed has none and still works (the TPM layer then reads the public
+ * areas). */
+static int load_tpm_objects(struct box *b, struct sbx_err *e)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < N_TPM_OBJECTS; i++) {
+		uint8_t *rec = NULL;
+		size_t len = 0;
+
+		r = db_meta_get(b->db, tpm_objects[i].key, &rec, &len, e);
 		if (r == SBX_ENOENT) {
 			r = 0;
 			continue;
 		}
 		if (r == 0)
-			r = tpm_object_load(b->tpm, objs[i].obj, rec, len, e);
+			r = tpm_object_load(b->tpm, tpm_objects[i].obj, rec, len, e);
 		free(rec);
 	}
 	return r;

@@ -39,6 +39,10 @@ int box_open(const char *state_dir, const char *tcti, unsigned flags,
              struct box **out, struct sbx_err *e);
 void box_close(struct box *b);
 
+/* Stores ESYS's records of SIGN, DECRYPT and the counter in the database
+ * (at provisioning); box_open loads them, so a run needs no ReadPublic. */
+int box_save_tpm_objects(sqlite3 *db, struct tpm *t, struct sbx_err *e);
+
 /* Wall clock in ms since the epoch (UTC). */
 uint64_t box_now_ms(void);
 

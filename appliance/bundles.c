@@ -349,35 +349,11 @@ out:
 	return r;
 }
 
-int bundles_purge_keys(struct box *b, const char *case_id, uint64_t now, char **list,
-                       size_t *n, struct sbx_err *e)
+int bundles_purge_keys(struct box *b, const char *case_id, uint64_t now, struct sbx_err *e)
 {
 	sqlite3_stmt *st = NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	int r, rc;
+	int r;
 
-	*list = NULL;
-	*n = 0;
-	if (mem == NULL)
-		return SBX_ENOMEM;
-	r = db_prepare(b->db, "SELECT id, ciphertext_sha256, reads FROM bundles "
-	                      "WHERE case_id = ?1 AND state = 'sealed' ORDER BY sealed_ms, id", &st, e);
-	if (r != 0)
-		goto out;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fprintf(mem, "%s %s %lld\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-		        (long long)sqlite3_column_int64(st, 2));
-		(*n)++;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (rc != SQLITE_DONE) {
-		r = sbx_fail(e, SBX_EIO, "database: %s", sqlite3_errmsg(b->db));
-		goto out;
-	}
 	/* Overwrite, then drop, the wrapped keys: with secure_delete on, SQLite
 	 * zeroes the freed content too.  (Flash may keep old copies: the keys
 	 * are useless without this TPM's decrypt key, and that is the point of
@@ -398,13 +374,7 @@ int bundles_purge_keys(struct box *b, const char *case_id, uint64_t now, char **
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
 		r = db_step_done(b->db, st, e);
 	}
-out:
 	sqlite3_finalize(st);
-	fclose(mem);
-	if (r == 0)
-		*list = buf;
-	else
-		free(buf);
 	return r;
 }
 

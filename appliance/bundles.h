@@ -47,10 +47,8 @@ int bundles_custody(struct box *b, const char *id, uint8_t **out, size_t *len,
                     struct sbx_err *e);
 
 /* Inside hold close's transaction: destroys the wrapped keys of every sealed
- * bundle of the case and marks them purged.  *list gets "id ciphertext_sha256
- * reads" lines (malloc'd), *n the number of bundles. */
-int bundles_purge_keys(struct box *b, const char *case_id, uint64_t now, char **list,
-                       size_t *n, struct sbx_err *e);
+ * bundle of the case and marks them purged. */
+int bundles_purge_keys(struct box *b, const char *case_id, uint64_t now, struct sbx_err *e);
 /* After the commit: deletes the purged bundles' files and fsyncs the
  * directory. */
 int bundles_delete_purged_files(struct box *b, const char *case_id, struct sbx_err *e);

@@ -29,11 +29,6 @@ static int create_db(const char *state, const struct identity *id, const uint8_t
                      size_t idlen, const struct policy *pol, const uint8_t *ptext, size_t plen,
                      uint64_t counter_base, struct tpm *t, struct sbx_err *e)
 {
-	static const struct { enum tpm_obj obj; const char *key; } objs[] = {
-		{ TPM_OBJ_SIGN, "tpm_object_sign" },
-		{ TPM_OBJ_DECRYPT, "tpm_object_decrypt" },
-		{ TPM_OBJ_COUNTER, "tpm_object_counter" },
-	};
 	char tmp[4200], tmpj[4300], final[4200];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -60,15 +55,8 @@ static int create_db(const char *state, const struct identity *id, const uint8_t
 	if (r == 0)
 		r = db_meta_set(db, "policy_hash", pol->hash, 32, e);
 	/* ESYS's records of the objects (box_open loads them). */
-	for (size_t i = 0; r == 0 && i < sizeof objs / sizeof objs[0]; i++) {
-		uint8_t *rec = NULL;
-		size_t len = 0;
-
-		r = tpm_object_save(t, objs[i].obj, &rec, &len, e);
-		if (r == 0)
-			r = db_meta_set(db, objs[i].key, rec, len, e);
-		free(rec);
-	}
+	if (r == 0)
+		r = box_save_tpm_objects(db, t, e);
 	if (r == 0)
 		r = db_prepare(db, "INSERT INTO policies(hash, body, installed_seq) VALUES (?1, ?2, 0)",
 		               &st, e);

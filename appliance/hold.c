@@ -255,8 +255,6 @@ int hold_renew(struct box *b, const char *case_id, const char *authority,
 
 struct close_ctx {
 	struct hold_change c;
-	char *purged;       /* "id ciphertext_sha256 reads" lines */
-	size_t n_purged;
 };
 
 /* Closing a hold and destroying the case's keys are one transaction: the
@@ -267,42 +265,105 @@ static int apply_close(struct box *b, void *arg, struct sbx_err *e)
 	int r = apply_change(b, &cc->c, e);
 
 	if (r == 0)
-		r = bundles_purge_keys(b, cc->c.case_id, cc->c.now, &cc->purged, &cc->n_purged, e);
+		r = bundles_purge_keys(b, cc->c.case_id, cc->c.now, e);
+	return r;
+}
+
+struct purge_item {
+	char id[65], ct[65];
+	uint64_t reads;
+};
+
+/* The case's purged bundles that have no purge record yet, oldest first:
+ * after a close, all of them; after a close that crashed on the way, the
+ * rest.  One query serves both. */
+static int unrecorded_purges(struct box *b, const char *case_id, struct purge_item **out,
+                             size_t *n, struct sbx_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	struct purge_item *items = NULL;
+	size_t cap = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	r = db_prepare(b->db, "SELECT id, ciphertext_sha256, reads FROM bundles b "
+	                      "WHERE case_id = ?1 AND state = 'purged' AND NOT EXISTS "
+	                      "(SELECT 1 FROM records r WHERE r.case_id = ?1 AND "
+	                      "r.event = 'purge' AND r.bundle_id = b.id) ORDER BY sealed_ms, id",
+	               &st, e);
+	if (r != 0)
+		return r;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct purge_item *more = realloc(items, (cap ? 2 * cap : 16) * sizeof *items);
+
+			if (more == NULL) {
+				r = SBX_ENOMEM;
+				goto out;
+			}
+			items = more;
+			cap = cap ? 2 * cap : 16;
+		}
+		copy_text(items[*n].id, sizeof items[*n].id, st, 0);
+		copy_text(items[*n].ct, sizeof items[*n].ct, st, 1);
+		items[*n].reads = (uint64_t)sqlite3_column_int64(st, 2);
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE)
+		r = sbx_fail(e, SBX_EIO, "database: %s", sqlite3_errmsg(b->db));
+out:
+	sqlite3_finalize(st);
+	if (r == 0) {
+		*out = items;
+	} else {
+		free(items);
+		*n = 0;
+	}
 	return r;
 }
 
 /* One "purge" record per bundle: its id, hashes and counts, never content. */
 static int record_purges(struct box *b, const char *case_id, const char *operator_id,
-                         const char *list, size_t n, struct sbx_err *e)
+                         const struct purge_item *items, size_t n, struct sbx_err *e)
 {
 	struct logrec *rec = calloc(1, sizeof *rec);
-	const char *p = list;
-	size_t i = 0;
 	int r = 0;
 
 	if (rec == NULL)
 		return SBX_ENOMEM;
-	while (r == 0 && p != NULL && *p != '\0') {
-		char id[65] = "", ct[65] = "";
-		unsigned long long reads = 0;
-		const char *nl = strchr(p, '\n');
-
-		if (sscanf(p, "%64s %64s %llu", id, ct, &reads) != 3)
-			break;
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		memset(rec, 0, sizeof *rec);
 		snprintf(rec->event, sizeof rec->event, "purge");
 		snprintf(rec->outcome, sizeof rec->outcome, "ok");
 		snprintf(rec->operator_id, sizeof rec->operator_id, "%s", operator_id);
 		snprintf(rec->case_id, sizeof rec->case_id, "%s", case_id);
-		snprintf(rec->bundle_id, sizeof rec->bundle_id, "%s", id);
-		snprintf(rec->detail, sizeof rec->detail, "ciphertext_sha256=%s\nreads=%llu\n"
+		snprintf(rec->bundle_id, sizeof rec->bundle_id, "%s", items[i].id);
+		snprintf(rec->detail, sizeof rec->detail, "ciphertext_sha256=%s\nreads=%" PRIu64 "\n"
 		         "method=crypto-erase (wrapped content key destroyed, then file deleted)",
-		         ct, reads);
+		         items[i].ct, items[i].reads);
 		/* Anchor the last one: the close itself is already anchored. */
-		r = custody_append(b, rec, ++i == n, NULL, NULL, e);
-		p = nl ? nl + 1 : NULL;
+		r = custody_append(b, rec, i + 1 == n, NULL, NULL, e);
 	}
 	free(rec);
+	return r;
+}
+
+/* After the crypto-erase committed: delete the files, then record each
+ * purge.  The close and the recovery after a crash share it. */
+static int finish_purge(struct box *b, const char *case_id, const char *operator_id,
+                        struct sbx_err *e)
+{
+	struct purge_item *items = NULL;
+	size_t n = 0;
+	int r = bundles_delete_purged_files(b, case_id, e);
+
+	if (r == 0)
+		r = unrecorded_purges(b, case_id, &items, &n, e);
+	if (r == 0)
+		r = record_purges(b, case_id, operator_id, items, n, e);
+	free(items);
 	return r;
 }
 
@@ -343,13 +404,10 @@ int hold_close(struct box *b, const char *case_id, const char *operator_id, stru
 	free(rec);
 	if (r != 0)
 		goto out;
-	/* The keys are gone and that is committed; deleting the files is the
+	/* The keys are gone and that is committed; the rest is the
 	 * roll-forward the next start would also do. */
-	r = bundles_delete_purged_files(b, case_id, e);
-	if (r == 0)
-		r = record_purges(b, case_id, operator_id, cc.purged, cc.n_purged, e);
+	r = finish_purge(b, case_id, operator_id, e);
 out:
-	free(cc.purged);
 	return r;
 }
 
@@ -403,9 +461,8 @@ int hold_recover_purges(struct box *b, struct sbx_err *e)
 {
 	sqlite3_stmt *st = NULL;
 	char case_id[LOGREC_MAX_SHORT + 1] = "", op[LOGREC_MAX_SHORT + 1];
-	char *list = NULL;
-	size_t listlen = 0, n = 0;
-	FILE *mem = NULL;
+	struct purge_item *items = NULL;
+	size_t n = 0;
 	int r, rc;
 
 	r = db_prepare(b->db, "SELECT event, case_id FROM records WHERE event != 'purge' "
@@ -414,49 +471,15 @@ int hold_recover_purges(struct box *b, struct sbx_err *e)
 		return r;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "hold.close") == 0)
-		snprintf(case_id, sizeof case_id, "%s", (const char *)sqlite3_column_text(st, 1));
+		copy_text(case_id, sizeof case_id, st, 1);
 	sqlite3_finalize(st);
-	st = NULL;
 	if (case_id[0] == '\0')
 		return 0;
-	mem = open_memstream(&list, &listlen);
-	if (mem == NULL)
-		return SBX_ENOMEM;
-	r = db_prepare(b->db, "SELECT id, ciphertext_sha256, reads FROM bundles b "
-	                      "WHERE case_id = ?1 AND state = 'purged' AND NOT EXISTS "
-	                      "(SELECT 1 FROM records r WHERE r.case_id = ?1 AND "
-	                      "r.event = 'purge' AND r.bundle_id = b.id) ORDER BY sealed_ms, id",
-	               &st, e);
-	if (r != 0)
-		goto out;
-	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		fprintf(mem, "%s %s %lld\n", (const char *)sqlite3_column_text(st, 0),
-		        (const char *)sqlite3_column_text(st, 1),
-		        (long long)sqlite3_column_int64(st, 2));
-		n++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = sbx_fail(e, SBX_EIO, "database: %s", sqlite3_errmsg(b->db));
-		goto out;
-	}
-	if (fclose(mem) != 0) {
-		mem = NULL;
-		r = SBX_ENOMEM;
-		goto out;
-	}
-	mem = NULL;
-	if (n == 0)
-		goto out;
-	r = close_operator(b, case_id, op, sizeof op, e);
-	if (r == 0)
-		r = bundles_delete_purged_files(b, case_id, e);
-	if (r == 0)
-		r = record_purges(b, case_id, op, list, n, e);
-out:
-	sqlite3_finalize(st);
-	if (mem != NULL)
-		fclose(mem);
-	free(list);
+	r = unrecorded_purges(b, case_id, &items, &n, e);
+	if (r == 0 && n > 0)
+		r = close_operator(b, case_id, op, sizeof op, e);
+	if (r == 0 && n > 0)
+		r = finish_purge(b, case_id, op, e);
+	free(items);
 	return r;
 }

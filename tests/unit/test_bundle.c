@@ -39,6 +39,7 @@
 #include "export/logrec.h"
 #include "export/sth.h"
 #include "tests/unit/check.h"
+#include "tests/unit/fixtures.h"
 
 static char tmpdir[] = "/tmp/sbx-test-bundle.XXXXXX";
 static char vecdir[4096], tooldir[4096];
@@ -48,38 +49,6 @@ static size_t vidlen;
 static struct identity vident;
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b = NULL;
-	long n;
-
-	*len = 0;
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (b = malloc((size_t)n + 1)) != NULL && fread(b, 1, (size_t)n, f) == (size_t)n) {
-		*len = (size_t)n;
-		b[n] = 0;   /* text files are then strings */
-	} else {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	return b;
-}
-
-static int spit(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int ok;
-
-	if (f == NULL)
-		return -1;
-	ok = fwrite(p, 1, n, f) == n;
-	return fclose(f) == 0 && ok ? 0 : -1;
-}
 
 /* Files in dir (not . and ..). */
 static int count_files(const char *dir)
@@ -484,7 +453,7 @@ static int parts_get(const char *path, struct parts *p)
 	int rc = -1;
 
 	memset(p, 0, sizeof *p);
-	if (bundle_open(path, &b, &e) != 0 || (file = slurp(path, &flen)) == NULL)
+	if (bundle_open(path, &b, &e) != 0 || (file = fx_slurp(path, &flen)) == NULL)
 		goto out;
 	p->m = *bundle_manifest(b);
 	t = bundle_manifest_text(b, &n);
@@ -904,9 +873,9 @@ static void test_round_trips(void)
 		uint8_t *l, *lv;
 
 		snprintf(p, sizeof p, "%s/list", tmpdir);
-		l = slurp(p, &n);
+		l = fx_slurp(p, &n);
 		snprintf(p, sizeof p, "%s/listv", tmpdir);
-		lv = slurp(p, &nv);
+		lv = fx_slurp(p, &nv);
 		CHECK_MSG(l != NULL && n == 53 &&
 		          memcmp(l, "manifest.json\nmanifest.sig\nidentity.sbxi\npayload.enc\n", 53) == 0,
 		          "bsdtar lists exactly the four entries, in order");
@@ -1200,7 +1169,7 @@ static void test_container(void)
 	s.images = 2;
 	s.image_size = 700;
 	seal(dir, &s, &want, &sd);
-	if (!CHECK(sd.rc == 0 && parts_get(sd.path, &p) == 0 && (file = slurp(sd.path, &flen)) != NULL))
+	if (!CHECK(sd.rc == 0 && parts_get(sd.path, &p) == 0 && (file = fx_slurp(sd.path, &flen)) != NULL))
 		goto out;
 	mt = (time_t)(p.m.sealed_at_ms / 1000);
 	snprintf(path, sizeof path, "%s/x.sbx", dir);
@@ -1208,7 +1177,7 @@ static void test_container(void)
 	/* The harness rebuilds the very same bytes. */
 	if (CHECK(rebuild(path, p.manifest, p.mlen, NULL, &p, p.payload, p.plen) == 0)) {
 		size_t n = 0;
-		uint8_t *y = slurp(path, &n);
+		uint8_t *y = fx_slurp(path, &n);
 
 		CHECK_MSG(y != NULL && n == flen && memcmp(y, file, n) == 0,
 		          "libarchive in the test rebuilds the writer's container byte for byte");
@@ -1219,23 +1188,23 @@ static void test_container(void)
 	x = malloc(flen + 10240);
 	memcpy(x, file, flen);
 	memset(x + flen, 0, 10240);
-	spit(path, x, flen + 1);
+	fx_spit(path, x, flen + 1);
 	reject(path, "one trailing zero byte", &e, &cases, &rejected);
-	spit(path, x, flen + 512);
+	fx_spit(path, x, flen + 512);
 	reject(path, "a trailing zero block", &e, &cases, &rejected);
-	spit(path, x, flen + 10240);
+	fx_spit(path, x, flen + 10240);
 	reject(path, "trailing record padding", &e, &cases, &rejected);
 	x[flen] = 'x';
-	spit(path, x, flen + 1);
+	fx_spit(path, x, flen + 1);
 	reject(path, "a trailing byte", &e, &cases, &rejected);
 	CHECK(strstr(e.msg, "trailing") != NULL);
-	spit(path, file, flen - 1);
+	fx_spit(path, file, flen - 1);
 	reject(path, "the last byte cut", &e, &cases, &rejected);
-	spit(path, file, flen - 1024);
+	fx_spit(path, file, flen - 1024);
 	reject(path, "no end-of-archive marker", &e, &cases, &rejected);
-	spit(path, file, flen / 2);
+	fx_spit(path, file, flen / 2);
 	reject(path, "half the file", &e, &cases, &rejected);
-	spit(path, file, 0);
+	fx_spit(path, file, 0);
 	reject(path, "an empty file", &e, &cases, &rejected);
 	CHECK_MSG(rejected == cases, "trailing bytes and truncations of the container are rejected");
 
@@ -1826,8 +1795,8 @@ static void test_vector(void)
 		made++;
 		snprintf(p1, sizeof p1, "%s/%s", out, de->d_name);
 		snprintf(p2, sizeof p2, "%s/%s", vecdir, de->d_name);
-		a = slurp(p1, &n1);
-		z = slurp(p2, &n2);
+		a = fx_slurp(p1, &n1);
+		z = fx_slurp(p2, &n2);
 		if (a != NULL && z != NULL && n1 == n2 && memcmp(a, z, n1) == 0)
 			same++;
 		else
@@ -1861,10 +1830,10 @@ static void test_vector(void)
 	          strcmp(got.path[3], "images/R-1001.overview.png") == 0 && got.len[2] == 22,
 	          "the vector decrypts with its CEK: reads.jsonl, reads.csv and two images");
 	snprintf(p1, sizeof p1, "%.*s.custody", (int)(strlen(vpath) - 4), vpath);
-	cf = slurp(p1, &clen);
+	cf = fx_slurp(p1, &clen);
 	CHECK_MSG(c != NULL && cf != NULL && bundle_custody_decode(cf, clen, c, &e) == 0 &&
 	          bundle_custody_verify(b, c, NULL, &e) == 0, "the vector's custody file verifies");
-	file = slurp(vpath, &flen);
+	file = fx_slurp(vpath, &flen);
 	if (CHECK(file != NULL))
 		test_flips(file, flen, cek);
 out:
@@ -1967,7 +1936,7 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	snprintf(path, sizeof path, "%s/identity.sbxi", vecdir);
-	vid = slurp(path, &vidlen);
+	vid = fx_slurp(path, &vidlen);
 	if (!CHECK_MSG(sign_key != NULL && vid != NULL && identity_decode(vid, vidlen, &vident) == 0,
 	               "the vector's test key and identity load"))
 		return check_done();

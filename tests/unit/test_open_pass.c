@@ -44,6 +44,7 @@
 #include "export/staging.h"
 #include "export/sth.h"
 #include "tests/unit/check.h"
+#include "tests/unit/fixtures.h"
 
 #define CASE_ID "2026-CR-0099"
 
@@ -56,43 +57,11 @@ static struct identity vident;
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *b = NULL;
-	long n;
-
-	*len = 0;
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (b = malloc((size_t)n + 1)) != NULL && fread(b, 1, (size_t)n, f) == (size_t)n) {
-		*len = (size_t)n;
-		b[n] = 0;
-	} else {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	return b;
-}
-
-static int spit(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int ok;
-
-	if (f == NULL)
-		return -1;
-	ok = fwrite(p, 1, n, f) == n;
-	return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 static int copy_file(const char *from, const char *to)
 {
 	size_t n;
-	uint8_t *b = slurp(from, &n);
-	int r = b != NULL ? spit(to, b, n) : -1;
+	uint8_t *b = fx_slurp(from, &n);
+	int r = b != NULL ? fx_spit(to, b, n) : -1;
 
 	free(b);
 	return r;
@@ -164,38 +133,12 @@ struct recipient {
 
 static int make_recipient(struct recipient *r, const char *cn)
 {
-	X509_NAME *n;
-	unsigned char *p = NULL;
 	char cert_path[4200];
 	FILE *f;
-	int len, ok;
+	int ok;
 
-	r->key = EVP_EC_gen("P-256");
-	r->x = X509_new();
-	if (r->key == NULL || r->x == NULL)
+	if (fx_recipient_cert(cn, 9, &r->key, &r->x, &r->der, &r->der_len) != 0)
 		return -1;
-	X509_set_version(r->x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(r->x), 9);
-	X509_gmtime_adj(X509_getm_notBefore(r->x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(r->x), 86400);
-	X509_set_pubkey(r->x, r->key);
-	n = X509_get_subject_name(r->x);
-	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"Denver DA", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(r->x, n);
-	if (X509_sign(r->x, r->key, EVP_sha256()) <= 0)
-		return -1;
-	len = i2d_X509(r->x, &p);
-	if (len <= 0)
-		return -1;
-	r->der = malloc((size_t)len);
-	if (r->der == NULL) {
-		OPENSSL_free(p);
-		return -1;
-	}
-	memcpy(r->der, p, (size_t)len);
-	r->der_len = (size_t)len;
-	OPENSSL_free(p);
 	snprintf(r->key_path, sizeof r->key_path, "%s/%s.key", tmpdir, cn);
 	snprintf(cert_path, sizeof cert_path, "%s/%s.crt", tmpdir, cn);
 	f = fopen(r->key_path, "w");
@@ -303,7 +246,7 @@ static int forge_ct_hash(const struct sealed *good, const char *dir, struct seal
 	uint64_t off, plen, mtime;
 	int r = -1;
 
-	if (bundle_open(good->path, &b, &e) != 0 || (file = slurp(good->path, &flen)) == NULL)
+	if (bundle_open(good->path, &b, &e) != 0 || (file = fx_slurp(good->path, &flen)) == NULL)
 		goto out;
 	m = *bundle_manifest(b);
 	m.ciphertext_sha256[7] ^= 0x10;
@@ -333,7 +276,7 @@ static int forge_ct_hash(const struct sealed *good, const char *dir, struct seal
 	if (hash_sha256(text, tlen, f->bid) != 0)
 		goto out;
 	hex_name(f->bid, dir, "sbx", f->path, sizeof f->path);
-	r = spit(f->path, out, n);
+	r = fx_spit(f->path, out, n);
 out:
 	if (r != 0)
 		printf("# forge: %s\n", e.msg);
@@ -481,7 +424,7 @@ static int make_release(const struct sealed *s, const struct recipient *r, const
 	f.custody_len = clen;
 	hex_name(s->bid, dir, "release", path, sizeof path);
 	if (release_file_encode(&f, &file, &flen) == 0)
-		rc = spit(path, file, flen);
+		rc = fx_spit(path, file, flen);
 out:
 	free(wrapped);
 	free(custody);
@@ -507,7 +450,7 @@ static int run_open(const char *bundles, const struct recipient *r, const char *
 	         bindir, bundles, r->key_path, out, log);
 	st = system(cmd);
 	free(last_out);
-	last_out = (char *)slurp(log, &n);
+	last_out = (char *)fx_slurp(log, &n);
 	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -521,7 +464,7 @@ static int listed(const char *out, const char *file, const char *json)
 	int ok;
 
 	snprintf(path, sizeof path, "%s/%s", out, file);
-	b = slurp(path, &n);
+	b = fx_slurp(path, &n);
 	ok = b != NULL && n > 0 && hash_sha256(b, n, dg) == 0;
 	free(b);
 	if (!ok)
@@ -695,7 +638,7 @@ static void test_reader(const struct sealed *big, const struct sealed *small,
 	/* In memory: the worker hashes the caller's memory in place. */
 	{
 		size_t len = 0;
-		uint8_t *mem = slurp(big->path, &len);
+		uint8_t *mem = fx_slurp(big->path, &len);
 		struct bundle_item_sink sink = { rs, rs_begin, rs_data };
 
 		memset(rs, 0, sizeof *rs);
@@ -817,7 +760,7 @@ static void test_program(const struct sealed *big, const struct sealed *small,
 	CHECK_MSG(rc == 0 && report_says(last_out, "ok", "ciphertext") &&
 	          report_says(last_out, "ok", "payload"), "the large bundle opens (exit 0), ciphertext ok");
 	snprintf(json_path, sizeof json_path, "%s/verification.json", out);
-	json = slurp(json_path, &n);
+	json = fx_slurp(json_path, &n);
 	if (CHECK_MSG(json != NULL, "verification.json written")) {
 		int all = listed(out, "reads.jsonl", (char *)json) && listed(out, "reads.csv", (char *)json);
 		char f[64];
@@ -905,7 +848,7 @@ int main(void)
 		fclose(f);
 	}
 	snprintf(path, sizeof path, "%s/tests/vectors/bundle/identity.sbxi", top != NULL ? top : ".");
-	vid = slurp(path, &vidlen);
+	vid = fx_slurp(path, &vidlen);
 	if (!CHECK_MSG(sign_key != NULL && vid != NULL && identity_decode(vid, vidlen, &vident) == 0,
 	               "the vector's test key and identity load"))
 		goto out;
@@ -927,7 +870,7 @@ int main(void)
 		/* A copy of big with one ciphertext byte flipped, beside its release. */
 		char rel_from[4400], rel_to[4400];
 		size_t n;
-		uint8_t *b = slurp(big.path, &n);
+		uint8_t *b = fx_slurp(big.path, &n);
 
 		snprintf(tdir, sizeof tdir, "%s/t", tmpdir);
 		mkdir(tdir, 0700);
@@ -936,7 +879,7 @@ int main(void)
 		hex_name(big.bid, tdir, "sbx", tampered, sizeof tampered);
 		if (b != NULL)
 			b[n / 2] ^= 0x01;
-		if (!CHECK(b != NULL && spit(tampered, b, n) == 0 && copy_file(rel_from, rel_to) == 0)) {
+		if (!CHECK(b != NULL && fx_spit(tampered, b, n) == 0 && copy_file(rel_from, rel_to) == 0)) {
 			free(b);
 			goto out;
 		}

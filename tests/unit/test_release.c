@@ -30,6 +30,7 @@
 #include "export/release.h"
 #include "export/sth.h"
 #include "tests/unit/check.h"
+#include "tests/unit/fixtures.h"
 
 static char tmpdir[] = "/tmp/sbx-test-release.XXXXXX";
 
@@ -57,33 +58,7 @@ static int tsign(void *arg, const uint8_t dg[32], uint8_t *sig, size_t *siglen,
 
 static int make_recipient(struct recipient *r, const char *cn)
 {
-	X509_NAME *n;
-	unsigned char *p = NULL;
-	int len;
-
-	r->key = EVP_EC_gen("P-256");
-	r->x = X509_new();
-	if (r->key == NULL || r->x == NULL)
-		return -1;
-	X509_set_version(r->x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(r->x), 7);
-	X509_gmtime_adj(X509_getm_notBefore(r->x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(r->x), 86400);
-	X509_set_pubkey(r->x, r->key);
-	n = X509_get_subject_name(r->x);
-	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"Denver DA", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(r->x, n);
-	if (X509_sign(r->x, r->key, EVP_sha256()) <= 0)
-		return -1;
-	len = i2d_X509(r->x, &p);
-	if (len <= 0)
-		return -1;
-	r->der = malloc((size_t)len);
-	memcpy(r->der, p, (size_t)len);
-	r->der_len = (size_t)len;
-	OPENSSL_free(p);
-	return 0;
+	return fx_recipient_cert(cn, 7, &r->key, &r->x, &r->der, &r->der_len);
 }
 
 static void free_recipient(struct recipient *r)
