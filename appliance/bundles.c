@@ -330,6 +330,11 @@ int bundles_custody(struct box *b, const char *id, uint8_t **out, size_t *len,
 		c->rec[c->n].leaf_index = i;
 		c->n++;
 	}
+	if (rc != SQLITE_DONE) {
+		r = sbx_fail(e, SBX_EIO, "database: reading the custody log: %s",
+		             sqlite3_errmsg(b->db));
+		goto out;
+	}
 	if (c->n == 0) {
 		r = sbx_fail(e, SBX_ENOENT, "no custody record names bundle %s", id);
 		goto out;
@@ -398,6 +403,10 @@ int bundles_delete_purged_files(struct box *b, const char *case_id, struct sbx_e
 			r = sbx_fail(e, SBX_EIO, "cannot delete %s: %s", path, strerror(errno));
 			goto out;
 		}
+	}
+	if (rc != SQLITE_DONE) {
+		r = sbx_fail(e, SBX_EIO, "database: listing purged bundles: %s", sqlite3_errmsg(b->db));
+		goto out;
 	}
 	r = atomic_fsync_dir(dir, e);
 out:

@@ -46,7 +46,7 @@ int cmd_alarm(int argc, char **argv, struct cli *g)
 	verb = argv[1];
 	snprintf(prog, sizeof prog, "sealbox alarm %s", verb);
 	g->prog = prog;
-	if (strcmp(verb, "show") && strcmp(verb, "clear"))
+	if (strcmp(verb, "show") != 0 && strcmp(verb, "clear") != 0)
 		return cli_usage(g, "unknown subcommand '%s'", verb);
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {

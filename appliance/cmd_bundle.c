@@ -217,7 +217,7 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 	struct sbx_err e = { 0 };
 	struct box *b = NULL;
 	unsigned flags = 0;
-	int c, r, decrypt = 0;
+	int c, r, decrypt = 0, is_list, is_export;
 	static char prog[64];
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
@@ -225,8 +225,8 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 	verb = argv[1];
 	snprintf(prog, sizeof prog, "sealbox bundle %s", verb);
 	g->prog = prog;
-	if (strcmp(verb, "list") && strcmp(verb, "show") && strcmp(verb, "export") &&
-	    strcmp(verb, "verify"))
+	if (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 && strcmp(verb, "export") != 0 &&
+	    strcmp(verb, "verify") != 0)
 		return cli_usage(g, "unknown subcommand '%s'", verb);
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
@@ -241,7 +241,11 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 		default:  return usage(stderr);
 		}
 	}
-	if (strcmp(verb, "list") != 0) {
+	/* Decided once, so that the checks below (id and out_dir set) and
+	 * their uses visibly agree. */
+	is_list = strcmp(verb, "list") == 0;
+	is_export = strcmp(verb, "export") == 0;
+	if (!is_list) {
 		uint8_t tmp[32];
 
 		if (optind >= argc - 1)
@@ -252,7 +256,7 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 	}
 	if (optind != argc - 1)
 		return cli_usage(g, "unexpected argument '%s'", argv[1 + optind]);
-	if (!strcmp(verb, "export") && out_dir == NULL)
+	if (is_export && out_dir == NULL)
 		return cli_usage(g, "missing --out DIR");
 	if (decrypt && operator_id == NULL)
 		return cli_usage(g, "--decrypt needs --operator ID (it is logged)");
@@ -269,7 +273,7 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 	r = box_open(g->state, g->tcti, flags, &b, &e);
 	if (r != 0)
 		goto out;
-	if (!strcmp(verb, "list")) {
+	if (is_list) {
 		struct list_ctx lc = { .json = g->json };
 
 		jsonw_init(&lc.w, stdout);
@@ -299,7 +303,7 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 			       row.purged ? "purged (key destroyed, file deleted)" : "sealed", t,
 			       row.reads, row.images, row.bytes, row.ciphertext_sha256);
 		}
-	} else if (!strcmp(verb, "export")) {
+	} else if (is_export) {
 		r = export_bundle(b, id, out_dir, &e);
 		if (r == 0)
 			printf("%s/%s.sbx\n%s/%s.custody\n", out_dir, id, out_dir, id);

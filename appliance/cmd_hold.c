@@ -111,8 +111,8 @@ int cmd_hold(int argc, char **argv, struct cli *g)
 	verb = argv[1];
 	snprintf(prog, sizeof prog, "sealbox hold %s", verb);
 	g->prog = prog;
-	if (strcmp(verb, "open") && strcmp(verb, "renew") && strcmp(verb, "close") &&
-	    strcmp(verb, "list") && strcmp(verb, "show"))
+	if (strcmp(verb, "open") != 0 && strcmp(verb, "renew") != 0 && strcmp(verb, "close") != 0 &&
+	    strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0)
 		return cli_usage(g, "unknown subcommand '%s'", verb);
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
@@ -149,7 +149,7 @@ int cmd_hold(int argc, char **argv, struct cli *g)
 			return cli_usage(g, "invalid --days '%s' (a whole number of days)", days_s);
 		if (!strcmp(verb, "open") && purpose == NULL)
 			return cli_usage(g, "missing --purpose CODE");
-		if (strcmp(verb, "open") && purpose != NULL)
+		if (strcmp(verb, "open") != 0 && purpose != NULL)
 			return cli_usage(g, "--purpose is fixed when the hold is opened");
 		if (!strcmp(verb, "close") && (authority != NULL || days_s != NULL))
 			return cli_usage(g, "close takes only CASE and --operator");

@@ -181,8 +181,8 @@ int cmd_log(int argc, char **argv, struct cli *g)
 	verb = argv[1];
 	snprintf(prog, sizeof prog, "sealbox log %s", verb);
 	g->prog = prog;
-	if (strcmp(verb, "show") && strcmp(verb, "verify") && strcmp(verb, "export") &&
-	    strcmp(verb, "checkpoint"))
+	if (strcmp(verb, "show") != 0 && strcmp(verb, "verify") != 0 && strcmp(verb, "export") != 0 &&
+	    strcmp(verb, "checkpoint") != 0)
 		return cli_usage(g, "unknown subcommand '%s'", verb);
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {

@@ -153,8 +153,8 @@ int cmd_recipient(int argc, char **argv, struct cli *g)
 	verb = argv[1];
 	snprintf(prog, sizeof prog, "sealbox recipient %s", verb);
 	g->prog = prog;
-	if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "show") &&
-	    strcmp(verb, "remove"))
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 &&
+	    strcmp(verb, "remove") != 0)
 		return cli_usage(g, "unknown subcommand '%s'", verb);
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {

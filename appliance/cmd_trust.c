@@ -206,7 +206,7 @@ int cmd_trust(int argc, char **argv, struct cli *g)
 	verb = argv[1];
 	snprintf(prog, sizeof prog, "sealbox trust %s", verb);
 	g->prog = prog;
-	if (strcmp(verb, "add") && strcmp(verb, "crl") && strcmp(verb, "list"))
+	if (strcmp(verb, "add") != 0 && strcmp(verb, "crl") != 0 && strcmp(verb, "list") != 0)
 		return cli_usage(g, "unknown subcommand '%s'", verb);
 	optind = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {

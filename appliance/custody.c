@@ -53,6 +53,10 @@ static int load_leaves(sqlite3 *db, uint64_t n, uint8_t (**out)[32], struct sbx_
 			goto out;
 		i++;
 	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		r = sbx_fail(e, SBX_EIO, "database: reading the custody log: %s", sqlite3_errmsg(db));
+		goto out;
+	}
 	if (i != n) {
 		r = sbx_fail(e, SBX_EINTEGRITY, "custody log: expected %" PRIu64
 		             " records, found %" PRIu64, n, i);

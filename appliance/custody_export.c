@@ -69,6 +69,10 @@ static int write_export(struct box *b, int fd, uint64_t *n_records, uint64_t *n_
 		if (r != 0)
 			goto out;
 	}
+	if (rc != SQLITE_DONE) {
+		r = sbx_fail(e, SBX_EIO, "database: reading the records: %s", sqlite3_errmsg(b->db));
+		goto out;
+	}
 	sqlite3_finalize(st);
 	st = NULL;
 	r = db_prepare(b->db, "SELECT body, sig FROM heads WHERE sig IS NOT NULL "
@@ -85,6 +89,10 @@ static int write_export(struct box *b, int fd, uint64_t *n_records, uint64_t *n_
 		                             (size_t)sqlite3_column_bytes(st, 1), e);
 		if (r != 0)
 			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = sbx_fail(e, SBX_EIO, "database: reading the tree heads: %s", sqlite3_errmsg(b->db));
+		goto out;
 	}
 	r = logexport_writer_finish(w, e);
 	w = NULL;
@@ -172,6 +180,10 @@ static void check_index(struct box *b, struct custody_report *rep, struct sbx_er
 			problem(rep, "record %lld: the database index disagrees with the record bytes", seq);
 		}
 	}
+	if (rc != SQLITE_DONE) {
+		rep->index_ok = 0;
+		problem(rep, "reading the records table failed: %s", sqlite3_errmsg(b->db));
+	}
 	sqlite3_finalize(st);
 	st = NULL;
 	if (db_prepare(b->db, "SELECT tree_size, counter, body FROM heads", &st, e) != 0)
@@ -187,6 +199,10 @@ static void check_index(struct box *b, struct custody_report *rep, struct sbx_er
 			problem(rep, "tree head %lld: the database index disagrees with the head bytes",
 			        (long long)sqlite3_column_int64(st, 0));
 		}
+	}
+	if (rc != SQLITE_DONE) {
+		rep->index_ok = 0;
+		problem(rep, "reading the heads table failed: %s", sqlite3_errmsg(b->db));
 	}
 out:
 	sqlite3_finalize(st);

@@ -63,7 +63,7 @@ struct job {
 	uint64_t *last_reads;           /* per input: ordinal of its last reads file, +1 */
 	uint64_t *nreads1, *nreads2;    /* per input, pass 1 and 2 */
 	struct stat *st0;
-	struct reads_idset *ids;        /* vendor ids -> line */
+	struct reads_idset *ids;        /* vendor ids (keys only: 2M ids must fit in 64 MB) */
 	struct reads_idset *entries;    /* container + name -> size << 2 | magic */
 	struct reads_idset *targets;    /* container + name -> head | tail << 32 (refs, 1-based) */
 	struct ref *refs;
@@ -81,7 +81,19 @@ struct job {
 	size_t cur_dir_len;
 	const char *cur_label;
 	uint8_t *buf;
+	/* A duplicate id found in pass 1.  The id set keeps no line numbers
+	 * (they would cost 8-16 bytes per id), so the pass that names the
+	 * first occurrence reads the inputs again, once, to find it. */
+	char *dup_id;
+	char *dup_label;
+	uint64_t dup_line;
+	uint32_t dup_src;
+	uint32_t loc_src;               /* PASS_LOCATE: sources seen so far */
 };
+
+/* Pass 1 checks, 2 sends the reads, 3 the images; PASS_LOCATE looks for
+ * the first occurrence of a duplicate id, after pass 1 found the second. */
+enum { PASS_LOCATE = 4 };
 
 static int jfail(struct job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -300,6 +312,17 @@ static int on_read(void *ctx, const struct read *r, uint64_t line, struct sbx_er
 	char lb[LABEL_MAX + 8];
 	int rc;
 
+	if (j->pass == PASS_LOCATE) {
+		if (strcmp(r->vendor_id, j->dup_id) != 0)
+			return 0;
+		if (j->cur_src == j->dup_src)
+			return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen on line %llu)",
+			             j->dup_label, (unsigned long long)j->dup_line, j->dup_id,
+			             (unsigned long long)line);
+		return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen in %s line %llu)",
+		             j->dup_label, (unsigned long long)j->dup_line, j->dup_id, j->cur_label,
+		             (unsigned long long)line);
+	}
 	if (j->pass == 2) {
 		j->nreads2[j->cur_input]++;
 		rc = ingest_proto_put_read(j->w, short_label(j->cur_label, lb, sizeof lb), line, r);
@@ -308,21 +331,16 @@ static int on_read(void *ctx, const struct read *r, uint64_t line, struct sbx_er
 	if (j->reads >= j->o->lim.max_reads)
 		return jfail(j, SBX_EFORMAT, "%s line %llu: more than %llu reads in one batch",
 		             j->cur_label, (unsigned long long)line, (unsigned long long)j->o->lim.max_reads);
-	/* The value says where the id was first seen: reads file and line. */
-	rc = reads_idset_add(j->ids, r->vendor_id, strlen(r->vendor_id),
-	                     ((uint64_t)j->cur_src << 40) | (line & ((UINT64_C(1) << 40) - 1)));
+	rc = reads_idset_add(j->ids, r->vendor_id, strlen(r->vendor_id), 0);
 	if (rc == SBX_EEXIST) {
-		uint64_t first = *reads_idset_find(j->ids, r->vendor_id, strlen(r->vendor_id));
-		uint32_t src = (uint32_t)(first >> 40);
-
-		if (src == j->cur_src)
-			return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen on line %llu)",
-			             j->cur_label, (unsigned long long)line, r->vendor_id,
-			             (unsigned long long)(first & ((UINT64_C(1) << 40) - 1)));
-		return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\" (first seen in %s line %llu)",
-		             j->cur_label, (unsigned long long)line, r->vendor_id,
-		             src < j->nsources ? j->sources[src] : "?",
-		             (unsigned long long)(first & ((UINT64_C(1) << 40) - 1)));
+		j->dup_id = strdup(r->vendor_id);
+		j->dup_label = strdup(j->cur_label);
+		if (j->dup_id == NULL || j->dup_label == NULL)
+			return jfail(j, SBX_ENOMEM, "ingest: out of memory");
+		j->dup_line = line;
+		j->dup_src = j->cur_src;
+		return jfail(j, SBX_EFORMAT, "%s line %llu, field vendor_read_id: duplicate id \"%s\"",
+		             j->cur_label, (unsigned long long)line, r->vendor_id);
 	}
 	if (rc != 0)
 		return jfail(j, rc, "ingest: out of memory");
@@ -399,6 +417,8 @@ static int note_source(struct job *j, const char *label)
 {
 	char **ns;
 
+	if (j->pass == PASS_LOCATE)
+		j->cur_src = j->loc_src++;
 	if (j->pass != 1)
 		return 0;
 	ns = realloc(j->sources, (j->nsources + 1) * sizeof *ns);
@@ -698,6 +718,31 @@ static int same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* After pass 1 stopped at the second occurrence of an id: read the inputs
+ * again, in the same order, up to the first one, and name both.  Pass 1's
+ * message (without the first line) stands if the inputs changed meanwhile
+ * and the first occurrence is gone. */
+static int locate_first(struct job *j, int r)
+{
+	struct sbx_err first = *j->e;
+
+	sbx_err_clear(j->e);    /* the first message set is the one kept */
+	j->pass = PASS_LOCATE;
+	j->loc_src = 0;
+	for (uint32_t i = 0; i < j->n; i++) {
+		int rl;
+
+		if (j->kind[i] != K_ARCHIVE)
+			rl = plain_reads(j, i);
+		else
+			rl = j->last_reads[i] ? walk_input(j, i, visit2) : 0;
+		if (rl != 0)
+			return rl;
+	}
+	*j->e = first;
+	return r;
+}
+
 static int work(struct job *j)
 {
 	int r;
@@ -729,7 +774,7 @@ static int work(struct job *j)
 				r = check_archive_refs(j, i);
 		}
 		if (r != 0)
-			return r;
+			return j->dup_id != NULL ? locate_first(j, r) : r;
 	}
 	if (j->reads == 0)
 		return jfail(j, SBX_EFORMAT, "no reads in the input");
@@ -790,10 +835,13 @@ int ingest_child_work(const struct ingest_input *in, size_t n, const struct inge
 		o = &dflt;
 	}
 	memset(&j, 0, sizeof j);
-	if (o->mapping == NULL)
-		mapping_generic(&generic);
 	j.o = o;
-	j.m = o->mapping != NULL ? o->mapping : &generic;
+	if (o->mapping == NULL) {
+		mapping_generic(&generic);
+		j.m = &generic;
+	} else {
+		j.m = o->mapping;
+	}
 	j.in = in;
 	j.n = n;
 	j.w = w;
@@ -803,7 +851,7 @@ int ingest_child_work(const struct ingest_input *in, size_t n, const struct inge
 	j.nreads1 = calloc(n ? n : 1, sizeof *j.nreads1);
 	j.nreads2 = calloc(n ? n : 1, sizeof *j.nreads2);
 	j.st0 = calloc(n ? n : 1, sizeof *j.st0);
-	j.ids = reads_idset_new();
+	j.ids = reads_idset_new_keys();
 	j.entries = reads_idset_new();
 	j.targets = reads_idset_new();
 	j.buf = malloc(IO_BUF);
@@ -855,6 +903,8 @@ out:
 	free(j.arena);
 	free(j.buf);
 	reads_idset_free(j.ids);
+	free(j.dup_id);
+	free(j.dup_label);
 	reads_idset_free(j.entries);
 	reads_idset_free(j.targets);
 	return r;
@@ -1006,14 +1056,16 @@ int ingest_run(const char *const *paths, size_t n, const struct ingest_opts *o,
 		return sbx_fail(e, SBX_EINVAL, "ingest: no input files");
 	fds = malloc(n * sizeof *fds);
 	dfds = malloc(n * sizeof *dfds);
+	/* Before any goto out: the cleanup below reads both arrays. */
+	if (fds != NULL && dfds != NULL)
+		for (size_t i = 0; i < n; i++)
+			fds[i] = dfds[i] = -1;
 	buf = malloc(IO_BUF);
 	dec = ingest_proto_dec_new(&o->lim, sink);
 	if (fds == NULL || dfds == NULL || buf == NULL || dec == NULL) {
 		r = sbx_fail(e, SBX_ENOMEM, "ingest: out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		fds[i] = dfds[i] = -1;
 	if ((r = open_inputs(paths, n, fds, dfds, e)) != 0)
 		goto out;
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -1080,7 +1132,7 @@ out:
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
-	for (size_t i = 0; fds != NULL && i < n; i++) {
+	for (size_t i = 0; fds != NULL && dfds != NULL && i < n; i++) {
 		if (fds[i] >= 0)
 			close(fds[i]);
 		if (dfds[i] >= 0)

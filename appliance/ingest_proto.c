@@ -324,7 +324,7 @@ static int info_room(struct ingest_proto_dec *d)
 		return 0;
 	if (d->nblocks == d->capblocks) {
 		size_t cap = d->capblocks ? d->capblocks * 2 : 16;
-		struct read_info **nb = realloc(d->info, cap * sizeof *nb);
+		struct read_info **nb = realloc(d->info, cap * sizeof(struct read_info *));
 
 		if (nb == NULL)
 			return SBX_ENOMEM;

@@ -791,7 +791,7 @@ int reads_to_jsonl(const struct read *r, char *out, size_t cap, size_t *len)
 		const char *t = field_text(r, (enum read_field)f, buf, sizeof buf, &is_num);
 		const char *k = field_names[f];
 
-		if (jput(out, cap, &o, f == 0 ? "{\"" : ",\"", f == 0 ? 2 : 2) != 0 ||
+		if (jput(out, cap, &o, f == 0 ? "{\"" : ",\"", 2) != 0 ||
 		    jput(out, cap, &o, k, strlen(k)) != 0 || jput(out, cap, &o, "\":", 2) != 0)
 			return SBX_EFORMAT;
 		if (t == NULL) {
@@ -842,7 +842,7 @@ int reads_to_csv(const struct read *r, char *out, size_t cap, size_t *len)
 	size_t o = 0;
 	int is_num;
 
-	if (cap == 0)
+	if (r == NULL || cap == 0)
 		return SBX_EINVAL;
 	for (int f = 0; f < READ_F_COUNT; f++) {
 		const char *t = field_text(r, (enum read_field)f, buf, sizeof buf, &is_num);

@@ -252,11 +252,12 @@ int merkle_consistency_proof(const uint8_t (*leaves)[32], uint64_t m, uint64_t n
 	 * listed after the subproof, hence filled from the end. */
 	pos = len;
 	while (mm != hi - lo) {
-		uint64_t k = split_point(hi - lo);
+		uint64_t k;
 
 		r = SBX_EINVAL;
-		if (pos == 0)
+		if (pos == 0 || hi - lo < 2)    /* the second cannot happen: 0 < mm < hi - lo */
 			goto out;
+		k = split_point(hi - lo);
 		pos--;
 		if (mm <= k) {
 			r = range_root(h, leaves, lo + k, hi, proof[pos]);
@@ -375,6 +376,9 @@ int merkle_verify_consistency(uint64_t m, uint64_t n,
 	if ((m & (m - 1)) == 0) {
 		memcpy(fr, root_m, sizeof fr);
 	} else {
+		r = SBX_EVERIFY;
+		if (prooflen == 0)    /* cannot happen: consistency_len() >= 1 here */
+			goto out;
 		memcpy(fr, proof[0], sizeof fr);
 		i = 1;
 	}

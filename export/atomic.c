@@ -50,6 +50,18 @@ int atomic_fsync_parent(const char *path, struct sbx_err *e)
 	return r;
 }
 
+/* The temporary name, built in a local: given &af->tmp, the static
+ * analyzer assumes asprintf may rewrite all of *af (af->path included). */
+static int tmp_name(struct atomic_file *af, const char *path)
+{
+	char *t = NULL;
+
+	if (asprintf(&t, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		return SBX_ENOMEM;
+	af->tmp = t;
+	return 0;
+}
+
 /* An anonymous file (O_TMPFILE) has no name until it is complete, so a
  * process killed while writing it leaves nothing behind: no orphan for
  * anyone to clean up in a directory that is not ours (a release's or an
@@ -73,8 +85,7 @@ int atomic_begin(struct atomic_file *af, const char *path, mode_t mode, struct s
 			             strerror(errno));
 			goto out;
 		}
-		if (asprintf(&af->tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-			af->tmp = NULL;
+		if (tmp_name(af, path) != 0) {
 			r = SBX_ENOMEM;
 			goto out;
 		}
@@ -117,10 +128,8 @@ static int name_anonymous(struct atomic_file *af, struct sbx_err *e)
 		return 0;
 	if (errno != EEXIST)
 		return sbx_fail(e, SBX_EIO, "cannot create %s: %s", af->path, strerror(errno));
-	if (asprintf(&af->tmp, "%s.tmp.%ld", af->path, (long)getpid()) < 0) {
-		af->tmp = NULL;
+	if (tmp_name(af, af->path) != 0)
 		return SBX_ENOMEM;
-	}
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, af->tmp, AT_SYMLINK_FOLLOW) != 0) {
 		int r = sbx_fail(e, SBX_EIO, "cannot create %s: %s", af->tmp, strerror(errno));
 

@@ -256,7 +256,7 @@ static int parse_string(struct ps *s, uint32_t *off, uint32_t *len)
 			s->i += k;
 		} else {        /* backslash */
 			unsigned char b[4];
-			uint32_t cp, lo;
+			uint32_t cp = 0, lo = 0;
 			char ch;
 
 			if (s->n - s->i < 2)
@@ -468,7 +468,7 @@ static int parse_container(struct ps *s, uint32_t idx, int is_obj)
 		return 0;
 	}
 	for (;;) {
-		uint32_t koff = 0, klen = 0, child;
+		uint32_t koff = 0, klen = 0, child = 0;
 
 		skip_ws(s);
 		if (is_obj) {
@@ -511,7 +511,7 @@ static int parse_container(struct ps *s, uint32_t idx, int is_obj)
 
 static int parse_value(struct ps *s, uint32_t *out)
 {
-	uint32_t idx;
+	uint32_t idx = 0;
 	unsigned char c;
 
 	skip_ws(s);
@@ -531,7 +531,7 @@ static int parse_value(struct ps *s, uint32_t *out)
 		if (new_val(s, JSON_STRING, &idx) != 0)
 			return s->r;
 		{
-			uint32_t off, len;
+			uint32_t off = 0, len = 0;
 
 			if (parse_string(s, &off, &len) != 0)
 				return s->r;
@@ -733,7 +733,7 @@ size_t json_escape(char *out, size_t cap, const char *s, size_t n)
 	while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
 		i++;
 	if (i == n) {
-		if (out != NULL)
+		if (out != NULL && n > 0)    /* s may be NULL when n is 0 */
 			memcpy(out, s, n < cap ? n : cap);
 		return n;
 	}
@@ -813,7 +813,7 @@ static int wreserve(struct json_w *w, size_t n)
 
 	if (w->err != 0)
 		return -1;
-	if (n + 1 <= w->cap - w->len)    /* +1 keeps room for a final NUL */
+	if (w->p != NULL && n + 1 <= w->cap - w->len)    /* +1 keeps room for a final NUL */
 		return 0;
 	if (w->fixed || n > JSON_MAX_TOTAL - w->len) {
 		w->err = SBX_EFORMAT;
@@ -836,7 +836,8 @@ void json_w_raw(struct json_w *w, const char *s, size_t n)
 {
 	if (wreserve(w, n) != 0)
 		return;
-	memcpy(w->p + w->len, s, n);
+	if (n > 0)
+		memcpy(w->p + w->len, s, n);
 	w->len += n;
 	w->p[w->len] = '\0';
 }

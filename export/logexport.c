@@ -122,7 +122,6 @@ int logexport_writer_open(int fd, const uint8_t *identity, size_t identity_len,
 		             LOGEXPORT_MAX_RECORDS, LOGEXPORT_MAX_HEADS);
 		goto out;
 	}
-	r = SBX_ENOMEM;
 	w = calloc(1, sizeof *w);
 	if (w == NULL || (w->h = hash_new()) == NULL) {
 		r = sbx_fail(e, SBX_ENOMEM, "log export: out of memory");

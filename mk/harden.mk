@@ -11,7 +11,7 @@
 # Test programs under tests/harden/*.c and tests/tamper/*.c build like unit
 # tests (all libraries); the scripts beside them find them in $(BUILD).
 
-.PHONY: harden-bins harden-check tamper tamper-quick analyze analyze-tidy \
+.PHONY: harden-bins harden-check tamper tamper-quick analyze analyze-deps analyze-tidy \
         analyze-cppcheck analyze-scan-build
 
 HARDEN_SRC  := $(wildcard tests/harden/*.c) $(wildcard tests/tamper/*.c)
@@ -66,7 +66,13 @@ CLANG_TIDY  ?= clang-tidy
 CPPCHECK    ?= cppcheck
 SCAN_BUILD  ?= scan-build
 
-analyze: analyze-tidy analyze-cppcheck analyze-scan-build
+ANALYZE_PKGS = clang-tidy cppcheck clang-tools
+
+analyze: analyze-deps
+	$(Q)$(MAKE) --no-print-directory analyze-tidy analyze-cppcheck analyze-scan-build
+
+analyze-deps:
+	$(Q)tests/lib/deps.sh check $(ANALYZE_PKGS)
 
 # One stamp per file, so `make -j2 analyze` runs two at a time and a clean
 # file is not analyzed again until it, a header or .clang-tidy changes.

@@ -729,7 +729,7 @@ static int setup(struct ctx *c)
 	c->run.out_dir = c->o.out;
 	c->run.n = n;
 	c->run.b = calloc(n, sizeof *c->run.b);
-	c->bd = calloc(n, sizeof *c->bd);
+	c->bd = calloc(n, sizeof(struct bundle *));
 	c->cek = OPENSSL_zalloc(n * 32);
 	c->have_cek = calloc(n, sizeof *c->have_cek);
 	c->ct_pending = calloc(n, sizeof *c->ct_pending);

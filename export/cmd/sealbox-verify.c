@@ -347,7 +347,7 @@ static void verify_custody(struct vr_bundle *vb, const struct bundle *b, const c
 		vr_set(&vb->check[VR_CUSTODY], VR_FAIL, "out of memory");
 		goto out;
 	}
-	if (r != 0 || (r = bundle_custody_decode(buf, len, c, &e)) != 0) {
+	if (r != 0 || bundle_custody_decode(buf, len, c, &e) != 0) {
 		vr_set(&vb->check[VR_CUSTODY], VR_FAIL, "%s", e.msg);
 		goto out;
 	}

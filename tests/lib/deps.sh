@@ -2,9 +2,12 @@
 # Makes sure the Debian 12 packages sealbox needs are installed.  As root it
 # installs what is missing; otherwise it prints the exact command and fails.
 # Safe to re-run: it does nothing when everything is present.
+#   tests/lib/deps.sh check [PKG...]   the build's packages, plus PKG...
+#                                      (make analyze adds its analyzers)
 set -u
+[ "${1:-}" = check ] && shift
 PKGS="build-essential pkg-config libssl-dev libarchive-dev libtss2-dev libsqlite3-dev
-libgpiod-dev swtpm swtpm-tools tpm2-tools libarchive-tools sqlite3 openssl clang"
+libgpiod-dev swtpm swtpm-tools tpm2-tools libarchive-tools sqlite3 openssl clang $*"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -1151,6 +1151,46 @@ static void test_plain(void)
 	         "a1,ABC1,2026-01-02T03:04:05Z,c1,img/p1.jpg\r\na1,ABC2,2026-01-02T03:04:05Z,c1,\r\n");
 	puts_file("dupid.csv", csv);
 	refused("duplicate vendor read ids", "dupid.csv", "line 3, field vendor_read_id: duplicate id \"a1\" (first seen on line 2)");
+	/* The id set keeps no lines: the first occurrence is found by reading
+	 * again.  It must name the right line, past other reads, in the
+	 * right file, and inside an archive. */
+	puts_file("dupfar.csv", "vendor_read_id,plate,captured_at,camera_id\r\n"
+	          "b1,ABC1,2026-01-02T03:04:05Z,c1\r\nb2,ABC1,2026-01-02T03:04:05Z,c1\r\n"
+	          "b3,ABC1,2026-01-02T03:04:05Z,c1\r\nb4,ABC1,2026-01-02T03:04:05Z,c1\r\n"
+	          "b2,ABC1,2026-01-02T03:04:05Z,c1\r\n");
+	refused("duplicate id, far apart", "dupfar.csv",
+	        "dupfar.csv line 6, field vendor_read_id: duplicate id \"b2\" (first seen on line 3)");
+	puts_file("dup2.csv", "vendor_read_id,plate,captured_at,camera_id\r\n"
+	          "x9,ABC1,2026-01-02T03:04:05Z,c1\r\nb3,ABC1,2026-01-02T03:04:05Z,c1\r\n");
+	{
+		const char *q[2];
+		char want[600];
+
+		puts_file("nodup.csv", "vendor_read_id,plate,captured_at,camera_id\r\n"
+		          "b1,ABC1,2026-01-02T03:04:05Z,c1\r\nb2,ABC1,2026-01-02T03:04:05Z,c1\r\n"
+		          "b3,ABC1,2026-01-02T03:04:05Z,c1\r\n");
+		q[0] = at("nodup.csv");
+		q[1] = at("dup2.csv");
+		r = run_opts(q, 2, NULL, &g, &e);
+		snprintf(want, sizeof want, "dup2.csv line 3, field vendor_read_id: duplicate id \"b3\" "
+		         "(first seen in %s line 4)", at("nodup.csv"));
+		if (!CHECK_MSG(r != 0 && g.reads == 0 && strstr(e.msg, want) != NULL,
+		               "duplicate id across two files names the first file and line"))
+			printf("#   r=%d msg: %s\n#   want: %s\n", r, e.msg, want);
+	}
+	{
+		static const char a1[] = "vendor_read_id,plate,captured_at,camera_id\r\n"
+		                         "z1,ABC1,2026-01-02T03:04:05Z,c1\r\nz2,ABC1,2026-01-02T03:04:05Z,c1\r\n";
+		static const char a2[] = "vendor_read_id,plate,captured_at,camera_id\r\n"
+		                         "z3,ABC1,2026-01-02T03:04:05Z,c1\r\nz2,ABC1,2026-01-02T03:04:05Z,c1\r\n";
+		struct ent v[] = { { "one/a.csv", 0, a1, sizeof a1 - 1, NULL, 0 },
+		                   { "two/b.csv", 0, a2, sizeof a2 - 1, NULL, 0 } };
+
+		mk_archive("dup.tar", "tar", v, 2);
+		refused("duplicate id across two reads files of an archive", "dup.tar",
+		        "dup.tar!two/b.csv line 3, field vendor_read_id: duplicate id \"z2\" (first seen in ");
+		refused("... naming the first file and line", "dup.tar", "dup.tar!one/a.csv line 3)");
+	}
 	puts_file("escape.csv", "vendor_read_id,plate,captured_at,camera_id,plate_image\r\na1,ABC1,2026-01-02T03:04:05Z,c1,../secret.jpg\r\n");
 	refused("image path escaping the export", "escape.csv", "field plate_image");
 	if (symlink("/etc/hostname", at("img/link.jpg")) == 0 || errno == EEXIST) {
