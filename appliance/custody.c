@@ -369,6 +369,8 @@ static int append_internal(struct box *b, struct logrec *rec, int anchor,
 		/* After a failed COMMIT (a failed journal sync, say) SQLite may or
 		 * may not have committed; never retried, never assumed undone. */
 		b->last_append = APPEND_UNDECIDED;
+		sbx_err_note(e, "the change may or may not be in force: the next sealbox command "
+		             "settles it (sealbox log show tells which)");
 		goto fail;
 	}
 	b->last_append = APPEND_COMMITTED;
@@ -382,11 +384,15 @@ static int append_internal(struct box *b, struct logrec *rec, int anchor,
 	if (anchor) {
 		r = tpm_counter_bump(b->tpm, e);
 		if (r != 0)
-			return r;
+			goto recorded;
 	}
 	r = sign_head(b, tree_size, body, e);
 	if (r == 0)
 		b->last_append = APPEND_NOT_COMMITTED;   /* complete: appending may go on */
+recorded:
+	if (r != 0)
+		sbx_err_note(e, "the change is recorded and in force; the next sealbox command "
+		             "completes its record");
 	return r;
 fail:
 	db_rollback(b->db);

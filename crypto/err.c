@@ -57,6 +57,17 @@ int sbx_fail_ssl(struct sbx_err *e, int code, const char *fmt, ...)
 	return code;
 }
 
+void sbx_err_note(struct sbx_err *e, const char *note)
+{
+	size_t n;
+
+	if (e == NULL || e->code == 0)
+		return;
+	n = strlen(e->msg);
+	snprintf(e->msg + n, sizeof e->msg - n, "; %s", note);
+	one_line(e->msg);
+}
+
 void sbx_err_clear(struct sbx_err *e)
 {
 	if (e != NULL)

@@ -40,6 +40,11 @@ int sbx_fail(struct sbx_err *e, int code, const char *fmt, ...)
 int sbx_fail_ssl(struct sbx_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Appends "; note" to the error already recorded (nothing if none is):
+ * for what the caller knows and the failing call did not, such as whether
+ * the change it was making is in force. */
+void sbx_err_note(struct sbx_err *e, const char *note);
+
 void sbx_err_clear(struct sbx_err *e);
 const char *sbx_strerror(int code);
 

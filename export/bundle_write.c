@@ -448,14 +448,20 @@ out:
 }
 
 /* Copies the ciphertext spool into the payload entry.  Not hashed again:
- * ciphertext_sha256 is the hash taken as the encryptor wrote the spool. */
+ * ciphertext_sha256 is the hash taken as the encryptor wrote the spool.
+ * Each piece of the spool is dropped (a hole punched) once copied: the
+ * spool is an unnamed file nothing reads again, so its pages need never
+ * reach the disk, and the bundle's pages reuse them instead of claiming
+ * as much memory again (on the benchmark's VM, writing into pages not
+ * recently used cost up to 3 s of system time per GB).  A file system
+ * without hole punching keeps the spool until it is closed, as before. */
 static int tar_payload(struct bundle_writer *w, struct archive *a, uint64_t mtime,
                        struct sbx_err *e)
 {
 	struct archive_entry *ent = tar_entry("payload.enc", w->ct_len, mtime);
 	uint8_t *buf = malloc(COPY_BUF);
 	uint64_t off = 0;
-	int r = SBX_EIO;
+	int r = SBX_EIO, punch = 1;
 
 	if (ent == NULL || buf == NULL) {
 		r = sbx_fail(e, SBX_ENOMEM, "bundle: out of memory");
@@ -480,6 +486,9 @@ static int tar_payload(struct bundle_writer *w, struct archive *a, uint64_t mtim
 			sbx_fail(e, r, "bundle: writing payload.enc: %s", archive_error_string(a));
 			goto out;
 		}
+		if (punch && fallocate(w->spool_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		                       (off_t)off, (off_t)got) != 0)
+			punch = 0;    /* an optimization only; the copy is unaffected */
 		off += (uint64_t)got;
 	}
 	r = 0;

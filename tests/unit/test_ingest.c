@@ -538,6 +538,24 @@ static void test_csv(void)
 		          strpbrk(m2, "\r\n") == NULL,
 		          "CSV: a column name with a line break gives a one-line message");
 	}
+	/* sbx_err_note adds what the caller knows to the first error, on the
+	 * same line, and to nothing when nothing failed. */
+	{
+		struct sbx_err e2;
+		char longnote[600];
+
+		sbx_err_clear(&e2);
+		sbx_err_note(&e2, "ignored");
+		CHECK_MSG(e2.code == 0 && e2.msg[0] == '\0', "sbx_err_note: no error, no note");
+		sbx_fail(&e2, SBX_EIO, "database: disk I/O error");
+		sbx_err_note(&e2, "the change may\nbe in force");
+		CHECK_MSG(strcmp(e2.msg, "database: disk I/O error; the change may?be in force") == 0 &&
+		          e2.code == SBX_EIO, "sbx_err_note: appended on one line, the code kept");
+		memset(longnote, 'x', sizeof longnote - 1);
+		longnote[sizeof longnote - 1] = '\0';
+		sbx_err_note(&e2, longnote);
+		CHECK_MSG(strlen(e2.msg) == sizeof e2.msg - 1, "sbx_err_note: a long note is cut at the buffer");
+	}
 	csv_bad(HDR "r1,abc,,2026-01-02T03:04:05Z,,,,,,,,,,,\r\n", "field camera_id (column \"camera_id\"): is required",
 	        "CSV: empty required field");
 	csv_bad("", "empty", "CSV: empty file");
