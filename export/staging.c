@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,89 @@ struct staging {
 	int parent_fd, fd;
 	int sub[MAX_SUBDIRS];
 	size_t n_sub;
+	/* The flusher: syncs the file system again and again while the files
+	 * are written, so that the write-back overlaps the decryption and the
+	 * syncfs of the commit finds little left.  Only a head start: the
+	 * commit's own syncfs is the one whose result counts. */
+	pthread_t flusher;
+	int flush_fd;           /* its own open of the directory: see flusher_start */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int flushing, stop;
 };
+
+#define FLUSH_EVERY_MS 100
+
+static void *flusher_main(void *arg)
+{
+	struct staging *s = arg;
+	struct timespec t;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += FLUSH_EVERY_MS * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &t);
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		(void)syncfs(s->flush_fd);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Without a thread (resources), the commit's syncfs does it all. */
+static void flusher_start(struct staging *s)
+{
+	sigset_t all, old;
+
+	/* A file description of its own, not a dup: syncfs reports a
+	 * write-back error once per open file (errseq), and the flusher must
+	 * not consume the error the commit's syncfs on s->fd has to see. */
+	s->flush_fd = openat(s->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->flush_fd < 0)
+		return;
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		goto fail;
+	if (pthread_cond_init(&s->cv, NULL) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		goto fail;
+	}
+	/* Signals stay the main thread's (sealbox-open polls them). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	s->flushing = pthread_create(&s->flusher, NULL, flusher_main, s) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (s->flushing)
+		return;
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+fail:
+	close(s->flush_fd);
+	s->flush_fd = -1;
+}
+
+static void flusher_stop(struct staging *s)
+{
+	if (!s->flushing)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->flusher, NULL);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	close(s->flush_fd);
+	s->flush_fd = -1;
+	s->flushing = 0;
+}
 
 /* out_dir without trailing slashes, split into parent and last component. */
 static int split(const char *out_dir, char **parent, char **base)
@@ -134,7 +219,7 @@ int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e)
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return sbx_fail(e, SBX_ENOMEM, "out of memory");
-	s->parent_fd = s->fd = -1;
+	s->parent_fd = s->fd = s->flush_fd = -1;
 	s->out = strdup(out_dir);
 	r = s->out != NULL ? split(out_dir, &s->parent, &base) : SBX_ENOMEM;
 	if (r != 0) {
@@ -165,6 +250,7 @@ int staging_new(const char *out_dir, struct staging **out, struct sbx_err *e)
 		r = sbx_fail(e, SBX_EIO, "%s: %s", s->path, strerror(errno));
 		goto out;
 	}
+	flusher_start(s);
 	*out = s;
 	s = NULL; /* transferred */
 	r = 0;
@@ -251,6 +337,7 @@ static void remove_tree(int dirfd, int depth)
 
 static void release(struct staging *s)
 {
+	flusher_stop(s);
 	for (size_t i = 0; i < s->n_sub; i++)
 		close(s->sub[i]);
 	if (s->fd >= 0)
@@ -267,6 +354,7 @@ void staging_abort(struct staging *s)
 {
 	if (s == NULL)
 		return;
+	flusher_stop(s);
 	if (s->fd >= 0 && s->path != NULL) {
 		remove_tree(s->fd, 1);
 		rmdir(s->path);
@@ -278,6 +366,7 @@ int staging_commit(struct staging *s, struct sbx_err *e)
 {
 	int r;
 
+	flusher_stop(s);
 	if (syncfs(s->fd) != 0) {
 		r = sbx_fail(e, SBX_EIO, "flushing %s to disk failed: %s", s->path, strerror(errno));
 		goto fail;
