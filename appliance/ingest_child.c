@@ -718,6 +718,15 @@ static int same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* The reads of input i, for pass 2 and PASS_LOCATE: an archive is walked
+ * only up to its last reads file (pass 1 noted which). */
+static int input_reads(struct job *j, uint32_t i)
+{
+	if (j->kind[i] != K_ARCHIVE)
+		return plain_reads(j, i);
+	return j->last_reads[i] ? walk_input(j, i, visit2) : 0;
+}
+
 /* After pass 1 stopped at the second occurrence of an id: read the inputs
  * again, in the same order, up to the first one, and name both.  Pass 1's
  * message (without the first line) stands if the inputs changed meanwhile
@@ -730,12 +739,8 @@ static int locate_first(struct job *j, int r)
 	j->pass = PASS_LOCATE;
 	j->loc_src = 0;
 	for (uint32_t i = 0; i < j->n; i++) {
-		int rl;
+		int rl = input_reads(j, i);
 
-		if (j->kind[i] != K_ARCHIVE)
-			rl = plain_reads(j, i);
-		else
-			rl = j->last_reads[i] ? walk_input(j, i, visit2) : 0;
 		if (rl != 0)
 			return rl;
 	}
@@ -783,10 +788,7 @@ static int work(struct job *j)
 	/* Pass 2: the reads. */
 	j->pass = 2;
 	for (uint32_t i = 0; i < j->n; i++) {
-		if (j->kind[i] != K_ARCHIVE)
-			r = plain_reads(j, i);
-		else
-			r = j->last_reads[i] ? walk_input(j, i, visit2) : 0;
+		r = input_reads(j, i);
 		if (r != 0)
 			return r;
 		if (j->nreads2[i] != j->nreads1[i])
