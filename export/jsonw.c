@@ -1,7 +1,10 @@
 #include "export/jsonw.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "export/wire.h"
 
 void jsonw_init(struct jsonw *w, FILE *f)
 {
@@ -91,6 +94,32 @@ void jsonw_str(struct jsonw *w, const char *key, const char *v)
 		return;
 	}
 	jsonw_strn(w, key, v, strlen(v));
+}
+
+void jsonw_text(struct jsonw *w, const char *key, const char *v)
+{
+	size_t n;
+	char *copy;
+
+	if (v == NULL) {
+		jsonw_null(w, key);
+		return;
+	}
+	n = strlen(v);
+	if (wire_utf8_valid((const uint8_t *)v, n)) {
+		jsonw_strn(w, key, v, n);
+		return;
+	}
+	copy = strdup(v);
+	if (copy == NULL) {
+		jsonw_null(w, key);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	jsonw_strn(w, key, copy, n);
+	free(copy);
 }
 
 void jsonw_u64(struct jsonw *w, const char *key, uint64_t v)

@@ -28,6 +28,9 @@ void jsonw_i64(struct jsonw *w, const char *key, int64_t v);
 void jsonw_bool(struct jsonw *w, const char *key, int v);
 void jsonw_null(struct jsonw *w, const char *key);
 void jsonw_hex(struct jsonw *w, const char *key, const uint8_t *b, size_t n);
+/* A string that may not be UTF-8 (a path from the command line): bytes
+ * that are not valid UTF-8 make every non-ASCII byte '?'; NULL is null. */
+void jsonw_text(struct jsonw *w, const char *key, const char *v);
 /* Writes a JSON string literal (quoted, escaped) to f. */
 void jsonw_quote(FILE *f, const char *s, size_t n);
 

@@ -214,85 +214,9 @@ void or_print(FILE *f, const struct or_run *r, int quiet)
 
 /* ---- For tools ----------------------------------------------------------- */
 
-/* Command-line paths need not be UTF-8; JSON strings must be. */
-static void jtext(struct jsonw *w, const char *key, const char *s)
-{
-	size_t n;
-	char *copy;
-
-	if (s == NULL) {
-		jsonw_null(w, key);
-		return;
-	}
-	n = strlen(s);
-	if (wire_utf8_valid((const uint8_t *)s, n)) {
-		jsonw_strn(w, key, s, n);
-		return;
-	}
-	copy = strdup(s);
-	if (copy == NULL) {
-		jsonw_null(w, key);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	jsonw_strn(w, key, copy, n);
-	free(copy);
-}
-
-static const char *status_json(int st)
-{
-	return st == VR_PASS ? "pass" : st == VR_FAIL ? "fail" : "not_run";
-}
-
-static void json_manifest(struct jsonw *w, const struct bundle_manifest *m)
-{
-	jsonw_obj_open(w, "manifest");
-	jsonw_u64(w, "format_version", m->version);
-	jsonw_hex(w, "appliance_id", m->appliance_id, 32);
-	jtext(w, "case", m->case_id);
-	jtext(w, "source", m->source);
-	jtext(w, "operator", m->operator_id);
-	jsonw_u64(w, "sealed_at_ms", m->sealed_at_ms);
-	jsonw_hex(w, "policy_hash", m->policy_hash, 32);
-	jsonw_obj_open(w, "hold");
-	jtext(w, "authority", m->authority);
-	jtext(w, "purpose", m->purpose);
-	jsonw_obj_close(w);
-	jsonw_obj_open(w, "reads");
-	jsonw_u64(w, "count", m->reads);
-	jsonw_u64(w, "images", m->images);
-	jsonw_u64(w, "cameras", m->cameras);
-	jsonw_u64(w, "first_captured_ms", m->first_captured_ms);
-	jsonw_u64(w, "last_captured_ms", m->last_captured_ms);
-	jsonw_obj_close(w);
-	jsonw_obj_open(w, "payload");
-	jtext(w, "suite", BUNDLE_SUITE);
-	jsonw_u64(w, "plaintext_bytes", m->plaintext_bytes);
-	jsonw_u64(w, "ciphertext_bytes", m->ciphertext_bytes);
-	jsonw_hex(w, "ciphertext_sha256", m->ciphertext_sha256, 32);
-	jsonw_u64(w, "items", m->items);
-	jsonw_hex(w, "index_sha256", m->index_sha256, 32);
-	jsonw_obj_close(w);
-	jsonw_obj_close(w);
-}
-
 static void json_identity(struct jsonw *w, const struct or_bundle *b)
 {
-	const struct identity_report *ir = &b->identity;
-
-	jsonw_obj_open(w, "identity");
-	jsonw_bool(w, "checked", b->identity_checked);
-	jsonw_bool(w, "sign_attrs_ok", ir->sign_attrs_ok > 0);
-	jsonw_bool(w, "decrypt_attrs_ok", ir->decrypt_attrs_ok > 0);
-	jsonw_bool(w, "ak_attrs_ok", ir->ak_attrs_ok > 0);
-	jsonw_bool(w, "certify_ok", ir->certify_ok > 0);
-	jsonw_bool(w, "appliance_id_ok", ir->appliance_id_ok > 0);
-	if (b->identity_checked && ir->ekcert_chain_ok >= 0)
-		jsonw_bool(w, "ekcert_chain_ok", ir->ekcert_chain_ok > 0);
-	else
-		jsonw_null(w, "ekcert_chain_ok");
+	vr_json_identity_open(w, b->identity_checked, &b->identity);
 	jsonw_arr_open(w, "ek_certificates_sha256");
 	for (size_t i = 0; i < b->n_ek; i++)
 		jsonw_hex(w, NULL, b->ek_sha256[i], 32);
@@ -306,20 +230,20 @@ static void json_statement(struct jsonw *w, const struct release_statement *st)
 	jsonw_u64(w, "version", st->version);
 	jsonw_hex(w, "bundle_id", st->bundle_id, 32);
 	jsonw_hex(w, "appliance_id", st->appliance_id, 32);
-	jtext(w, "case", st->case_id);
+	jsonw_text(w, "case", st->case_id);
 	jsonw_obj_open(w, "recipient");
-	jtext(w, "name", st->recipient_name);
-	jtext(w, "role", st->role);
+	jsonw_text(w, "name", st->recipient_name);
+	jsonw_text(w, "role", st->role);
 	jsonw_hex(w, "certificate_sha256", st->cert_sha256, 32);
-	jtext(w, "subject", st->subject);
+	jsonw_text(w, "subject", st->subject);
 	jsonw_obj_close(w);
-	jtext(w, "purpose", st->purpose);
-	jtext(w, "authority", st->authority);
-	jtext(w, "attestation", st->attestation);
-	jtext(w, "operator", st->operator_id);
+	jsonw_text(w, "purpose", st->purpose);
+	jsonw_text(w, "authority", st->authority);
+	jsonw_text(w, "attestation", st->attestation);
+	jsonw_text(w, "operator", st->operator_id);
 	jsonw_u64(w, "released_at_ms", st->released_at_ms);
 	jsonw_u64(w, "counter", st->counter);
-	jtext(w, "confirmation", st->confirmation);
+	jsonw_text(w, "confirmation", st->confirmation);
 	jsonw_hex(w, "wrapped_key_sha256", st->wrapped_key_sha256, 32);
 	jsonw_obj_close(w);
 }
@@ -347,13 +271,13 @@ static void json_custody(struct jsonw *w, const struct or_bundle *b)
 		jsonw_u64(w, "seq", lr->seq);
 		jsonw_u64(w, "time_ms", lr->time_ms);
 		jsonw_u64(w, "tpm_clock_ms", lr->tpm_clock_ms);
-		jtext(w, "event", lr->event);
-		jtext(w, "outcome", lr->outcome);
-		jtext(w, "operator", lr->operator_id);
-		jtext(w, "case", lr->case_id);
-		jtext(w, "bundle", lr->bundle_id);
-		jtext(w, "reason", lr->reason);
-		jtext(w, "detail", lr->detail);
+		jsonw_text(w, "event", lr->event);
+		jsonw_text(w, "outcome", lr->outcome);
+		jsonw_text(w, "operator", lr->operator_id);
+		jsonw_text(w, "case", lr->case_id);
+		jsonw_text(w, "bundle", lr->bundle_id);
+		jsonw_text(w, "reason", lr->reason);
+		jsonw_text(w, "detail", lr->detail);
 		jsonw_hex(w, "policy_hash", lr->policy_hash, 32);
 		jsonw_obj_close(w);
 	}
@@ -364,16 +288,18 @@ static void json_custody(struct jsonw *w, const struct or_bundle *b)
 static void json_bundle(struct jsonw *w, const struct or_run *r, const struct or_bundle *b)
 {
 	jsonw_obj_open(w, NULL);
-	jtext(w, "path", b->path);
-	jtext(w, "release_path", b->release_path);
+	jsonw_text(w, "path", b->path);
+	jsonw_text(w, "release_path", b->release_path);
 	jsonw_bool(w, "valid", or_bundle_valid(b));
 	if (b->io_error)
-		jtext(w, "error", b->io_why);
+		jsonw_text(w, "error", b->io_why);
 	else
 		jsonw_null(w, "error");
 	if (b->opened) {
 		jsonw_hex(w, "bundle_id", b->id, 32);
-		json_manifest(w, &b->m);
+		jsonw_obj_open(w, "manifest");
+		vr_json_manifest(w, &b->m);
+		jsonw_obj_close(w);
 	} else {
 		jsonw_null(w, "bundle_id");
 		jsonw_null(w, "manifest");
@@ -395,20 +321,20 @@ static void json_bundle(struct jsonw *w, const struct or_run *r, const struct or
 	jsonw_obj_open(w, "checks");
 	for (int c = 0; c < OC_N_CHECKS; c++) {
 		jsonw_obj_open(w, check_names[c]);
-		jsonw_str(w, "status", b->io_error ? "not_run" : status_json(b->check[c].status));
-		jtext(w, "why", b->io_error ? "a file could not be read or written" :
+		jsonw_str(w, "status", b->io_error ? "not_run" : vr_status_json(b->check[c].status));
+		jsonw_text(w, "why", b->io_error ? "a file could not be read or written" :
 		      b->check[c].why);
 		jsonw_obj_close(w);
 	}
 	jsonw_obj_close(w);
 	if (r->opened && b->items_valid) {
-		jtext(w, "directory", b->subdir);
+		jsonw_text(w, "directory", b->subdir);
 		jsonw_arr_open(w, "files");
 		for (size_t i = 0; i < b->items.n; i++) {
 			const struct staging_item *it = &b->items.items[i];
 
 			jsonw_obj_open(w, NULL);
-			jtext(w, "path", it->path);
+			jsonw_text(w, "path", it->path);
 			jsonw_u64(w, "bytes", it->size);
 			jsonw_hex(w, "sha256", it->sha256, 32);
 			jsonw_obj_close(w);
@@ -431,16 +357,16 @@ void or_json(FILE *f, const struct or_run *r)
 	jsonw_str(&w, "version", SBX_VERSION);
 	jsonw_bool(&w, "opened", r->opened);
 	jsonw_u64(&w, "opened_at_ms", r->opened_at_ms);
-	jtext(&w, "output", r->out_dir);
+	jsonw_text(&w, "output", r->out_dir);
 	jsonw_str(&w, "layout", r->n > 1 ? "one directory per bundle" : "flat");
 	if (r->opened || r->failure[0] == '\0')
 		jsonw_null(&w, "failure");
 	else
-		jtext(&w, "failure", r->failure);
+		jsonw_text(&w, "failure", r->failure);
 	jsonw_obj_open(&w, "recipient");
 	if (r->have_cert) {
 		jsonw_hex(&w, "certificate_sha256", r->cert_sha256, 32);
-		jtext(&w, "subject", r->subject);
+		jsonw_text(&w, "subject", r->subject);
 	} else {
 		jsonw_null(&w, "certificate_sha256");
 		jsonw_null(&w, "subject");

@@ -215,33 +215,6 @@ void vr_print_log(FILE *f, const struct vr_log *l, int quiet)
 
 /* ---- For tools ----------------------------------------------------------- */
 
-/* Command-line paths need not be UTF-8; JSON strings must be. */
-static void json_text(struct jsonw *w, const char *key, const char *s)
-{
-	size_t n;
-	char *copy;
-
-	if (s == NULL) {
-		jsonw_null(w, key);
-		return;
-	}
-	n = strlen(s);
-	if (wire_utf8_valid((const uint8_t *)s, n)) {
-		jsonw_strn(w, key, s, n);
-		return;
-	}
-	copy = strdup(s);
-	if (copy == NULL) {
-		jsonw_null(w, key);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	jsonw_strn(w, key, copy, n);
-	free(copy);
-}
-
 static void json_tri(struct jsonw *w, const char *key, int v)
 {
 	if (v < 0)
@@ -250,7 +223,7 @@ static void json_tri(struct jsonw *w, const char *key, int v)
 		jsonw_bool(w, key, v > 0);
 }
 
-static const char *status_json(int st)
+const char *vr_status_json(int st)
 {
 	return st == VR_PASS ? "pass" : st == VR_FAIL ? "fail" : "not_run";
 }
@@ -266,7 +239,7 @@ static void json_head(struct jsonw *w, const char *key, const struct sth *h)
 	jsonw_obj_close(w);
 }
 
-static void json_identity(struct jsonw *w, int checked, const struct identity_report *ir)
+void vr_json_identity_open(struct jsonw *w, int checked, const struct identity_report *ir)
 {
 	jsonw_obj_open(w, "identity");
 	jsonw_bool(w, "checked", checked);
@@ -277,25 +250,21 @@ static void json_identity(struct jsonw *w, int checked, const struct identity_re
 	jsonw_bool(w, "ekcert_present", ir->ekcert_present > 0);
 	json_tri(w, "ekcert_chain_ok", checked ? ir->ekcert_chain_ok : -1);
 	jsonw_bool(w, "appliance_id_ok", ir->appliance_id_ok > 0);
-	jsonw_obj_close(w);
 }
 
-static void json_manifest(struct jsonw *w, const struct vr_bundle *b)
+void vr_json_manifest(struct jsonw *w, const struct bundle_manifest *m)
 {
-	const struct bundle_manifest *m = &b->m;
-
-	jsonw_hex(w, "bundle_id", b->id, 32);
 	jsonw_u64(w, "format_version", m->version);
 	jsonw_hex(w, "appliance_id", m->appliance_id, 32);
 	jsonw_hex(w, "identity_sha256", m->identity_sha256, 32);
-	jsonw_str(w, "case", m->case_id);
-	jsonw_str(w, "source", m->source);
-	jsonw_str(w, "operator", m->operator_id);
+	jsonw_text(w, "case", m->case_id);
+	jsonw_text(w, "source", m->source);
+	jsonw_text(w, "operator", m->operator_id);
 	jsonw_u64(w, "sealed_at_ms", m->sealed_at_ms);
 	jsonw_hex(w, "policy_hash", m->policy_hash, 32);
 	jsonw_obj_open(w, "hold");
-	jsonw_str(w, "authority", m->authority);
-	jsonw_str(w, "purpose", m->purpose);
+	jsonw_text(w, "authority", m->authority);
+	jsonw_text(w, "purpose", m->purpose);
 	jsonw_obj_close(w);
 	jsonw_obj_open(w, "reads");
 	jsonw_u64(w, "count", m->reads);
@@ -305,6 +274,7 @@ static void json_manifest(struct jsonw *w, const struct vr_bundle *b)
 	jsonw_u64(w, "last_captured_ms", m->last_captured_ms);
 	jsonw_obj_close(w);
 	jsonw_obj_open(w, "payload");
+	jsonw_str(w, "suite", BUNDLE_SUITE);
 	jsonw_u64(w, "plaintext_bytes", m->plaintext_bytes);
 	jsonw_u64(w, "ciphertext_bytes", m->ciphertext_bytes);
 	jsonw_hex(w, "ciphertext_sha256", m->ciphertext_sha256, 32);
@@ -316,21 +286,23 @@ static void json_manifest(struct jsonw *w, const struct vr_bundle *b)
 void vr_json_bundle(struct jsonw *w, const struct vr_bundle *b)
 {
 	jsonw_obj_open(w, NULL);
-	json_text(w, "path", b->path);
+	jsonw_text(w, "path", b->path);
 	jsonw_bool(w, "valid", vr_bundle_valid(b));
 	if (b->io_error)
-		json_text(w, "error", b->io_why);
+		jsonw_text(w, "error", b->io_why);
 	else
 		jsonw_null(w, "error");
 	if (b->opened) {
-		json_manifest(w, b);
+		jsonw_hex(w, "bundle_id", b->id, 32);
+		vr_json_manifest(w, &b->m);
 	} else {
 		jsonw_null(w, "bundle_id");
 	}
-	json_identity(w, b->identity_checked, &b->identity);
+	vr_json_identity_open(w, b->identity_checked, &b->identity);
+	jsonw_obj_close(w);
 	if (b->custody_path != NULL) {
 		jsonw_obj_open(w, "custody");
-		json_text(w, "path", b->custody_path);
+		jsonw_text(w, "path", b->custody_path);
 		if (b->custody_decoded) {
 			jsonw_u64(w, "records", b->n_custody);
 			json_head(w, "head", &b->head);
@@ -345,8 +317,8 @@ void vr_json_bundle(struct jsonw *w, const struct vr_bundle *b)
 	jsonw_obj_open(w, "checks");
 	for (int c = 0; c < VR_N_CHECKS; c++) {
 		jsonw_obj_open(w, check_names[c]);
-		jsonw_str(w, "status", b->io_error ? "not_run" : status_json(b->check[c].status));
-		json_text(w, "why", b->io_error ? "the file could not be read" : b->check[c].why);
+		jsonw_str(w, "status", b->io_error ? "not_run" : vr_status_json(b->check[c].status));
+		jsonw_text(w, "why", b->io_error ? "the file could not be read" : b->check[c].why);
 		jsonw_obj_close(w);
 	}
 	jsonw_obj_close(w);
@@ -356,11 +328,11 @@ void vr_json_bundle(struct jsonw *w, const struct vr_bundle *b)
 void vr_json_log(struct jsonw *w, const char *key, const struct vr_log *l)
 {
 	jsonw_obj_open(w, key);
-	json_text(w, "path", l->path);
-	json_text(w, "since", l->since);
+	jsonw_text(w, "path", l->path);
+	jsonw_text(w, "since", l->since);
 	jsonw_bool(w, "valid", vr_log_valid(l));
 	if (l->ran && l->rc != 0)
-		json_text(w, "error", l->why);
+		jsonw_text(w, "error", l->why);
 	else
 		jsonw_null(w, "error");
 	if (l->ran)

@@ -85,6 +85,14 @@ void vr_print_log(FILE *f, const struct vr_log *l, int quiet);
 void vr_json_bundle(struct jsonw *w, const struct vr_bundle *b);
 void vr_json_log(struct jsonw *w, const char *key, const struct vr_log *l);
 
+/* Pieces that sealbox-open's verification.json shares with sealbox-verify's
+ * --json, so that both describe a bundle alike: "pass", "fail" or
+ * "not_run"; the manifest's members (into the caller's object); and the
+ * "identity" object, left open for the caller's own members. */
+const char *vr_status_json(int st);
+void vr_json_manifest(struct jsonw *w, const struct bundle_manifest *m);
+void vr_json_identity_open(struct jsonw *w, int checked, const struct identity_report *ir);
+
 /* Writes s with everything outside printable ASCII as \xNN. */
 void vr_print_safe(FILE *f, const char *s);
 

@@ -147,6 +147,24 @@ expect_exit 2 "a DIR whose parent does not exist is refused" \
 expect_exit 0 "--json" "$OPEN" "$R/$B1.sbx" --key "$K/alice.key" --out "$T/out-json" --json
 check "--json prints verification.json's document" sh -c "
 	printf '%s' \"\$1\" | $PY -c 'import json,sys; d=json.load(sys.stdin); assert d[\"opened\"] and d[\"bundles\"][0][\"valid\"]'" _ "$OUT"
+OPEN_JSON=$OUT
+VERIFY_JSON=$("$SBX_BIN/sealbox-verify" "$R/$B1.sbx" --json) || fail "sealbox-verify --json"
+# One writer serves both programs: an auditor's tool reads a bundle's
+# description the same way from either.
+check "verification.json describes the manifest and identity as sealbox-verify --json does" \
+	$PY - "$OPEN_JSON" "$VERIFY_JSON" <<'EOF'
+import json, sys
+o = json.loads(sys.argv[1])["bundles"][0]
+v = json.loads(sys.argv[2])["bundles"][0]
+assert o["bundle_id"] == v["bundle_id"]
+m = o["manifest"]
+assert set(m) and all(m[k] == v[k] for k in m), [k for k in m if m.get(k) != v.get(k)]
+assert m["payload"]["suite"] == "aes-256-gcm-stream-64k" and "identity_sha256" in m
+oi, vi = dict(o["identity"]), v["identity"]
+assert oi.pop("ek_certificates_sha256") is not None
+assert set(oi) == set(vi), (set(oi) ^ set(vi))
+assert all(oi[k] == vi[k] for k in oi if k not in ("checked", "ekcert_chain_ok")), oi
+EOF
 expect_exit 1 "--json on a refusal" "$OPEN" "$R/$B1.sbx" --key "$K/bob.key" --out "$T/out-json2" --json
 check "--json on a refusal parses and names the failed check" sh -c "
 	printf '%s' \"\$1\" | $PY -c 'import json,sys; d=json.load(sys.stdin); assert not d[\"opened\"]; assert d[\"bundles\"][0][\"checks\"][\"recipient\"][\"status\"]==\"fail\"; assert d[\"bundles\"][0][\"files\"] is None'" _ "$OUT"
