@@ -223,6 +223,104 @@ static void json_tri(struct jsonw *w, const char *key, int v)
 		jsonw_bool(w, key, v > 0);
 }
 
+static const char *word(int v)
+{
+	return v > 0 ? "ok" : v == 0 ? "FAILED" : "not checked";
+}
+
+int vr_map_identity(const struct bundle_report *rep, const char *ek_ca, const char *pin,
+                     const char *first, struct vr_result *signature, struct vr_result *identity,
+                     struct vr_result *ek_chain, struct vr_result *pinned)
+{
+	struct vr_result *const order[] = { signature, identity, ek_chain, pinned };
+	const struct identity_report *ir = &rep->identity;
+	int subs_ok = ir->sign_attrs_ok > 0 && ir->decrypt_attrs_ok > 0 && ir->ak_attrs_ok > 0 &&
+	              ir->certify_ok > 0 && ir->appliance_id_ok > 0;
+	int chain_failed = ek_ca != NULL && ir->ekcert_chain_ok == 0;
+
+	if (rep->signature_ok > 0)
+		vr_set(signature, VR_PASS, "manifest.sig verifies under the identity's signing key"
+		       " (namespace sealbox-bundle-v1)");
+	else
+		vr_set(signature, VR_FAIL, "manifest.sig does not verify under the identity's"
+		       " signing key");
+	if (rep->identity_ok > 0 || (subs_ok && chain_failed))
+		vr_set(identity, VR_PASS, "signing key sign-only and fixedTPM, certified by the TPM's"
+		       " attestation key; appliance id = SHA-256 of the signing key");
+	else
+		vr_set(identity, VR_FAIL, "signing key %s, decrypt key %s, attestation key %s,"
+		       " certification %s, appliance id %s", word(ir->sign_attrs_ok),
+		       word(ir->decrypt_attrs_ok), word(ir->ak_attrs_ok), word(ir->certify_ok),
+		       word(ir->appliance_id_ok));
+	if (ek_ca == NULL)
+		vr_set(ek_chain, VR_NOT_RUN, "no --ek-ca given: the EK certificates (%s) were not"
+		       " checked", ir->ekcert_present ? "present" : "absent");
+	else if (ir->ekcert_chain_ok > 0)
+		vr_set(ek_chain, VR_PASS, "the EK certificates chain to %s", ek_ca);
+	else
+		vr_set(ek_chain, VR_FAIL, "%s", ir->ekcert_present ?
+		       "an EK certificate does not chain to the given CA" :
+		       "the identity carries no EK certificate");
+	if (pin == NULL)
+		vr_set(pinned, VR_NOT_RUN, "no --identity given: the bundle vouches for itself;"
+		       " compare its appliance id with the one pinned at installation");
+	else if (rep->pinned_ok > 0)
+		vr_set(pinned, VR_PASS, "the bundle's identity is the pinned one (%s)", pin);
+	else
+		vr_set(pinned, VR_FAIL, "the bundle's identity is not the one in %s: sealed by"
+		       " another box", pin);
+	if (first == NULL || first[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		if (order[i]->status == VR_FAIL) {
+			vr_set(order[i], VR_FAIL, "%s", first);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void vr_check_file_name(struct vr_result *r, const char *path, const uint8_t id[32])
+{
+	const char *base = strrchr(path, '/');
+	char hex[65];
+	size_t n;
+
+	base = base != NULL ? base + 1 : path;
+	n = strlen(base);
+	hash_hex(id, 32, hex);
+	if (n != 68 || strcmp(base + 64, ".sbx") != 0 || strspn(base, "0123456789abcdef") != 64)
+		vr_set(r, VR_NOT_RUN, "the file is not named <bundle id>.sbx");
+	else if (memcmp(base, hex, 64) != 0)
+		vr_set(r, VR_FAIL, "the file is named after bundle %.16s..., but its manifest hashes"
+		       " to %.16s...", base, hex);
+	else
+		vr_set(r, VR_PASS, "the file name is the bundle id (SHA-256 of manifest.json)");
+}
+
+void vr_set_ciphertext(struct vr_result *r, int ok, uint64_t bytes)
+{
+	if (ok > 0)
+		vr_set(r, VR_PASS, "payload.enc: %" PRIu64 " bytes, SHA-256 as in the manifest", bytes);
+	else
+		vr_set(r, VR_FAIL, "payload.enc's size or SHA-256 is not the manifest's: the"
+		       " ciphertext was changed");
+}
+
+char *vr_sibling_path(const char *bundle, const char *ext)
+{
+	size_t n = strlen(bundle), e = strlen(ext);
+	char *p = malloc(n + e + 1);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, bundle, n + 1);
+	if (n > 4 && strcmp(bundle + n - 4, ".sbx") == 0)
+		n -= 4;
+	memcpy(p + n, ext, e + 1);
+	return p;
+}
+
 const char *vr_status_json(int st)
 {
 	return st == VR_PASS ? "pass" : st == VR_FAIL ? "fail" : "not_run";

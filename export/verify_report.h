@@ -85,6 +85,30 @@ void vr_print_log(FILE *f, const struct vr_log *l, int quiet);
 void vr_json_bundle(struct jsonw *w, const struct vr_bundle *b);
 void vr_json_log(struct jsonw *w, const char *key, const struct vr_log *l);
 
+/* The checks both programs make of a bundle, worded once.
+ *
+ * vr_map_identity: bundle_verify's verdicts on the signature, the identity,
+ * the EK chain and the pin.  The EK chain is a check of its own (identity
+ * check's verdict includes it; the identity check here does not).  ek_ca
+ * and pin are the options given, or NULL.  `first` is bundle_verify's first
+ * failure message ("" for none): bundle_verify runs these four checks
+ * first, so when one of them failed, the first that failed gets it.
+ * Returns 1 when it placed `first`, else 0.
+ *
+ * vr_check_file_name: "<64 hex>.sbx" names its bundle; a file named after
+ * another bundle makes a claim that does not hold (any other name: not run).
+ *
+ * vr_set_ciphertext: payload.enc against the manifest (ok > 0: it matched).
+ *
+ * vr_sibling_path: BUNDLE with ".sbx" replaced by ext (".release",
+ * ".custody"); any other name gets ext appended.  malloc'd; NULL on ENOMEM. */
+int vr_map_identity(const struct bundle_report *rep, const char *ek_ca, const char *pin,
+                     const char *first, struct vr_result *signature, struct vr_result *identity,
+                     struct vr_result *ek_chain, struct vr_result *pinned);
+void vr_check_file_name(struct vr_result *r, const char *path, const uint8_t id[32]);
+void vr_set_ciphertext(struct vr_result *r, int ok, uint64_t bytes);
+char *vr_sibling_path(const char *bundle, const char *ext);
+
 /* Pieces that sealbox-open's verification.json shares with sealbox-verify's
  * --json, so that both describe a bundle alike: "pass", "fail" or
  * "not_run"; the manifest's members (into the caller's object); and the

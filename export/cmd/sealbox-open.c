@@ -201,21 +201,6 @@ static int parse_args(int argc, char **argv, struct opts *o, int *done)
 /* ---- Files ----------------------------------------------------------------- */
 
 
-/* X.sbx -> X.release; any other name: NAME.release. */
-static char *release_path_for(const char *bundle)
-{
-	size_t n = strlen(bundle);
-	char *p = malloc(n + sizeof ".release");
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, bundle, n + 1);
-	if (n > 4 && strcmp(bundle + n - 4, ".sbx") == 0)
-		p[n - 4] = '\0';
-	strcat(p, ".release");
-	return p;
-}
-
 /* ---- The recipient's key ----------------------------------------------------- */
 
 static int load_keys(struct ctx *c, struct sbx_err *e)
@@ -267,85 +252,23 @@ static int load_keys(struct ctx *c, struct sbx_err *e)
 
 /* ---- Phase 1: everything checkable before decrypting ------------------------------ */
 
-static const char *word(int v)
-{
-	return v > 0 ? "ok" : v == 0 ? "FAILED" : "not checked";
-}
-
-static void set_ciphertext(struct or_bundle *ob, int ok)
-{
-	if (ok > 0)
-		vr_set(&ob->check[OC_CIPHERTEXT], VR_PASS, "payload.enc: %llu bytes, SHA-256 as in the"
-		       " manifest", (unsigned long long)ob->m.ciphertext_bytes);
-	else
-		vr_set(&ob->check[OC_CIPHERTEXT], VR_FAIL, "payload.enc's size or SHA-256 is not the"
-		       " manifest's: the ciphertext was changed");
-}
-
 /* The bundle checks, named and worded as sealbox-verify words them. */
-static void map_bundle_report(struct or_bundle *ob, const struct bundle_report *rep, int rc,
+static void map_bundle_report(struct or_bundle *ob, const struct bundle_report *rep,
                               const struct sbx_err *e, const struct opts *o)
 {
-	const struct identity_report *ir = &rep->identity;
-	const char *first = e->msg[0] ? e->msg : "";
-
-	ob->identity = *ir;
+	ob->identity = rep->identity;
 	ob->identity_checked = 1;
-	if (rep->signature_ok > 0)
-		vr_set(&ob->check[OC_SIGNATURE], VR_PASS, "manifest.sig verifies under the identity's"
-		       " signing key (namespace sealbox-bundle-v1)");
-	else
-		vr_set(&ob->check[OC_SIGNATURE], VR_FAIL, "manifest.sig does not verify under the"
-		       " identity's signing key%s%s", rc != 0 ? ": " : "", rc != 0 ? first : "");
-	if (rep->identity_ok > 0)
-		vr_set(&ob->check[OC_IDENTITY], VR_PASS, "signing key sign-only, fixedTPM, certified"
-		       " by the TPM's attestation key; appliance id = SHA-256 of the signing key");
-	else
-		vr_set(&ob->check[OC_IDENTITY], VR_FAIL, "signing key %s, decrypt key %s, attestation"
-		       " key %s, certification %s, appliance id %s", word(ir->sign_attrs_ok),
-		       word(ir->decrypt_attrs_ok), word(ir->ak_attrs_ok), word(ir->certify_ok),
-		       word(ir->appliance_id_ok));
-	if (o->ek_ca == NULL)
-		vr_set(&ob->check[OC_EK_CHAIN], VR_NOT_RUN, "no --ek-ca given: the EK certificates"
-		       " (%s) were not checked", ir->ekcert_present ? "present" : "absent");
-	else if (ir->ekcert_chain_ok > 0)
-		vr_set(&ob->check[OC_EK_CHAIN], VR_PASS, "the EK certificates chain to %s", o->ek_ca);
-	else
-		vr_set(&ob->check[OC_EK_CHAIN], VR_FAIL, "%s", ir->ekcert_present ?
-		       "an EK certificate does not chain to the given CA" :
-		       "the identity carries no EK certificate");
-	if (o->identity == NULL)
-		vr_set(&ob->check[OC_PIN], VR_NOT_RUN, "no --identity given: compare the appliance id"
-		       " with the one the agency published");
-	else if (rep->pinned_ok > 0)
-		vr_set(&ob->check[OC_PIN], VR_PASS, "the bundle's identity is the pinned one (%s)",
-		       o->identity);
-	else
-		vr_set(&ob->check[OC_PIN], VR_FAIL, "the bundle's identity is not the one in %s:"
-		       " sealed by another box", o->identity);
+	vr_map_identity(rep, o->ek_ca, o->identity, e->msg, &ob->check[OC_SIGNATURE],
+	                &ob->check[OC_IDENTITY], &ob->check[OC_EK_CHAIN], &ob->check[OC_PIN]);
 	if (rep->ciphertext_ok < 0)
 		vr_set(&ob->check[OC_CIPHERTEXT], VR_NOT_RUN, "checked while decrypting");
 	else
-		set_ciphertext(ob, rep->ciphertext_ok);
+		vr_set_ciphertext(&ob->check[OC_CIPHERTEXT], rep->ciphertext_ok, ob->m.ciphertext_bytes);
 }
 
 static void check_name(struct or_bundle *ob)
 {
-	const char *base = strrchr(ob->path, '/');
-	char hex[65];
-	size_t n;
-
-	base = base != NULL ? base + 1 : ob->path;
-	n = strlen(base);
-	hash_hex(ob->id, 32, hex);
-	if (n != 68 || strcmp(base + 64, ".sbx") != 0 || strspn(base, "0123456789abcdef") != 64)
-		vr_set(&ob->check[OC_NAME], VR_NOT_RUN, "the file is not named <bundle id>.sbx");
-	else if (memcmp(base, hex, 64) != 0)
-		vr_set(&ob->check[OC_NAME], VR_FAIL, "the file is named after bundle %.16s..., but"
-		       " its manifest hashes to %.16s...", base, hex);
-	else
-		vr_set(&ob->check[OC_NAME], VR_PASS, "the file name is the bundle id (SHA-256 of"
-		       " manifest.json)");
+	vr_check_file_name(&ob->check[OC_NAME], ob->path, ob->id);
 }
 
 static void not_run_from(struct or_bundle *ob, int from, const char *why)
@@ -516,7 +439,7 @@ static void check_public(struct ctx *c, size_t i)
 		snprintf(ob->io_why, sizeof ob->io_why, "%s", e.msg);
 		goto out;
 	}
-	map_bundle_report(ob, &rep, r, &e, &c->o);
+	map_bundle_report(ob, &rep, &e, &c->o);
 	check_release(c, i, b);
 	c->bd[i] = b;
 	b = NULL; /* transferred: phase 2 decrypts it */
@@ -624,7 +547,7 @@ static int decrypt_one(struct ctx *c, size_t i)
 	OPENSSL_cleanse(c->cek[i], 32);
 	c->have_cek[i] = 0;
 	if (ct_ok >= 0) {
-		set_ciphertext(ob, ct_ok);
+		vr_set_ciphertext(&ob->check[OC_CIPHERTEXT], ct_ok, ob->m.ciphertext_bytes);
 		c->ct_pending[i] = 0;
 	}
 	if (r == SBX_ECANCELED) {
@@ -738,7 +661,7 @@ static int setup(struct ctx *c)
 		return SBX_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		or_bundle_init(&c->run.b[i], c->o.bundles[i]);
-		c->run.b[i].release_path = release_path_for(c->o.bundles[i]);
+		c->run.b[i].release_path = vr_sibling_path(c->o.bundles[i], ".release");
 		if (c->run.b[i].release_path == NULL)
 			return SBX_ENOMEM;
 	}
@@ -791,7 +714,7 @@ static int check_pending(struct ctx *c)
 		}
 		r = bundle_ciphertext_check(c->bd[i], &e);
 		if (r == 0 || r == SBX_EVERIFY || r == SBX_EFORMAT) {
-			set_ciphertext(ob, r == 0);
+			vr_set_ciphertext(&ob->check[OC_CIPHERTEXT], r == 0, ob->m.ciphertext_bytes);
 		} else {
 			vr_set(&ob->check[OC_CIPHERTEXT], VR_NOT_RUN, "payload.enc could not be read");
 			ob->io_error = 1;

@@ -206,34 +206,6 @@ static void verify_log(const struct opts *o, const struct inputs *in, struct vr_
 		snprintf(l->why, sizeof l->why, "%s", e.msg[0] ? e.msg : sbx_strerror(l->rc));
 }
 
-/* "<64 hex>.sbx" names its bundle: a file named after another bundle is
- * a claim that does not hold.  Any other name is the auditor's business. */
-static void check_name(struct vr_bundle *vb)
-{
-	const char *base = strrchr(vb->path, '/');
-	char hex[65];
-	size_t n;
-
-	base = base != NULL ? base + 1 : vb->path;
-	n = strlen(base);
-	hash_hex(vb->id, 32, hex);
-	if (n != 68 || strcmp(base + 64, ".sbx") != 0 || strspn(base, "0123456789abcdef") != 64) {
-		vr_set(&vb->check[VR_NAME], VR_NOT_RUN, "the file is not named <bundle id>.sbx");
-		return;
-	}
-	if (memcmp(base, hex, 64) != 0)
-		vr_set(&vb->check[VR_NAME], VR_FAIL, "the file is named after bundle %.16s..., but"
-		       " its manifest hashes to %.16s...", base, hex);
-	else
-		vr_set(&vb->check[VR_NAME], VR_PASS, "the file name is the bundle id (SHA-256 of"
-		       " manifest.json)");
-}
-
-static const char *word(int v)
-{
-	return v > 0 ? "ok" : v == 0 ? "FAILED" : "not checked";
-}
-
 /* Turns bundle_verify's report into the checks.  bundle_verify runs every
  * check in this same order and keeps the first failure's message, so that
  * message is the reason of the first check that failed; the others get
@@ -241,85 +213,26 @@ static const char *word(int v)
 static void map_report(struct vr_bundle *vb, const struct bundle_report *rep,
                        const struct sbx_err *e, const struct opts *o)
 {
-	static const enum vr_check order[] = { VR_SIGNATURE, VR_IDENTITY, VR_EK_CHAIN, VR_PIN,
-	                                       VR_CIPHERTEXT, VR_POLICY };
-	const struct identity_report *ir = &rep->identity;
-	int subs_ok = ir->sign_attrs_ok > 0 && ir->decrypt_attrs_ok > 0 && ir->ak_attrs_ok > 0 &&
-	              ir->certify_ok > 0 && ir->appliance_id_ok > 0;
-	int chain_failed = o->ek_ca != NULL && ir->ekcert_chain_ok == 0;
-
-	vb->identity = *ir;
+	vb->identity = rep->identity;
 	vb->identity_checked = 1;
-	if (rep->signature_ok > 0)
-		vr_set(&vb->check[VR_SIGNATURE], VR_PASS, "manifest.sig verifies under the identity's"
-		       " signing key (namespace sealbox-bundle-v1)");
-	else
-		vr_set(&vb->check[VR_SIGNATURE], VR_FAIL, "manifest.sig does not verify under the"
-		       " identity's signing key");
-	/* The EK chain is a check of its own: identity_check's verdict
-	 * includes it, ours does not. */
-	if (rep->identity_ok > 0 || (subs_ok && chain_failed))
-		vr_set(&vb->check[VR_IDENTITY], VR_PASS, "signing key sign-only and fixedTPM, certified"
-		       " by the TPM's attestation key; appliance id = SHA-256 of the signing key");
-	else
-		vr_set(&vb->check[VR_IDENTITY], VR_FAIL, "signing key %s, decrypt key %s, attestation"
-		       " key %s, certification %s, appliance id %s", word(ir->sign_attrs_ok),
-		       word(ir->decrypt_attrs_ok), word(ir->ak_attrs_ok), word(ir->certify_ok),
-		       word(ir->appliance_id_ok));
-	if (o->ek_ca == NULL)
-		vr_set(&vb->check[VR_EK_CHAIN], VR_NOT_RUN, "no --ek-ca given: the EK certificates"
-		       " (%s) were not checked", ir->ekcert_present ? "present" : "absent");
-	else if (ir->ekcert_chain_ok > 0)
-		vr_set(&vb->check[VR_EK_CHAIN], VR_PASS, "the EK certificates chain to %s", o->ek_ca);
-	else
-		vr_set(&vb->check[VR_EK_CHAIN], VR_FAIL, "%s", ir->ekcert_present ?
-		       "an EK certificate does not chain to the given CA" :
-		       "the identity carries no EK certificate");
-	if (o->identity == NULL)
-		vr_set(&vb->check[VR_PIN], VR_NOT_RUN, "no --identity given: the bundle vouches for"
-		       " itself; compare its appliance id with the one pinned at installation");
-	else if (rep->pinned_ok > 0)
-		vr_set(&vb->check[VR_PIN], VR_PASS, "the bundle's identity is the pinned one (%s)",
-		       o->identity);
-	else
-		vr_set(&vb->check[VR_PIN], VR_FAIL, "the bundle's identity is not the one in %s: sealed"
-		       " by another box", o->identity);
-	if (rep->ciphertext_ok > 0)
-		vr_set(&vb->check[VR_CIPHERTEXT], VR_PASS, "payload.enc: %" PRIu64 " bytes, SHA-256 as"
-		       " in the manifest", vb->m.ciphertext_bytes);
-	else
-		vr_set(&vb->check[VR_CIPHERTEXT], VR_FAIL, "payload.enc's SHA-256 is not the"
-		       " manifest's: the ciphertext was changed");
+	if (vr_map_identity(rep, o->ek_ca, o->identity, e->msg, &vb->check[VR_SIGNATURE],
+	                    &vb->check[VR_IDENTITY], &vb->check[VR_EK_CHAIN], &vb->check[VR_PIN]))
+		e = NULL;
+	vr_set_ciphertext(&vb->check[VR_CIPHERTEXT], rep->ciphertext_ok, vb->m.ciphertext_bytes);
 	if (o->policy == NULL)
 		vr_set(&vb->check[VR_POLICY], VR_NOT_RUN, "no --policy given");
 	else if (rep->policy_ok > 0)
 		vr_set(&vb->check[VR_POLICY], VR_PASS, "the policy hash is SHA-256 of %s", o->policy);
 	else
 		vr_set(&vb->check[VR_POLICY], VR_FAIL, "sealed under another policy than %s", o->policy);
-	if (e->msg[0] == '\0')
+	/* The first failure's message belongs to the first of the later checks
+	 * that failed, unless an earlier one took it. */
+	if (e == NULL || e->msg[0] == '\0')
 		return;
-	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-		struct vr_result *res = &vb->check[order[i]];
-
-		if (res->status == VR_FAIL) {
-			vr_set(res, VR_FAIL, "%s", e->msg);
-			break;
-		}
-	}
-}
-
-static char *custody_path_for(const char *bundle)
-{
-	size_t n = strlen(bundle);
-	char *p = malloc(n + sizeof ".custody");
-
-	if (p == NULL)
-		return NULL;
-	memcpy(p, bundle, n + 1);
-	if (n > 4 && strcmp(bundle + n - 4, ".sbx") == 0)
-		p[n - 4] = '\0';
-	strcat(p, ".custody");
-	return p;
+	if (vb->check[VR_CIPHERTEXT].status == VR_FAIL)
+		vr_set(&vb->check[VR_CIPHERTEXT], VR_FAIL, "%s", e->msg);
+	else if (vb->check[VR_POLICY].status == VR_FAIL)
+		vr_set(&vb->check[VR_POLICY], VR_FAIL, "%s", e->msg);
 }
 
 static void verify_custody(struct vr_bundle *vb, const struct bundle *b, const char *path,
@@ -424,7 +337,7 @@ static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const stru
 	vr_set(&vb->check[VR_CONTAINER], VR_PASS, "pax tar with exactly manifest.json,"
 	       " manifest.sig, identity.sbxi, payload.enc; nothing after");
 	vr_set(&vb->check[VR_MANIFEST], VR_PASS, "canonical, format version %u", vb->m.version);
-	check_name(vb);
+	vr_check_file_name(&vb->check[VR_NAME], vb->path, vb->id);
 
 	bo.pinned = o->identity != NULL ? &in->pinned : NULL;
 	bo.ek_ca_pem = o->ek_ca;
@@ -442,7 +355,7 @@ static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const stru
 	if (o->custody != NULL) {
 		verify_custody(vb, b, o->custody, o, in, log_ok);
 	} else {
-		custody = custody_path_for(vb->path);
+		custody = vr_sibling_path(vb->path, ".custody");
 		if (custody != NULL && stat(custody, &st) == 0) {
 			/* The report keeps the path: hand it to the bundle's record. */
 			verify_custody(vb, b, custody, o, in, log_ok);

@@ -165,6 +165,19 @@ assert oi.pop("ek_certificates_sha256") is not None
 assert set(oi) == set(vi), (set(oi) ^ set(vi))
 assert all(oi[k] == vi[k] for k in oi if k not in ("checked", "ekcert_chain_ok")), oi
 EOF
+# The EK chain is a check of its own, as in sealbox-verify: a CA that does
+# not issue the EK fails that check, not the identity's.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=Other CA" \
+	-days 2 -keyout "$T/other-ca.key" -out "$T/other-ca.pem" 2>/dev/null || fail "make a CA"
+expect_exit 1 "--ek-ca of another CA is refused" "$OPEN" "$R/$B1.sbx" --key "$K/alice.key" \
+	--out "$T/out-ekca" --ek-ca "$T/other-ca.pem" --json
+check "...as a failed ek-chain check; the identity itself passes, as sealbox-verify says" \
+	$PY - "$OUT" <<'EOF'
+import json, sys
+c = json.loads(sys.argv[1])["bundles"][0]["checks"]
+assert c["ek-chain"]["status"] == "fail" and c["identity"]["status"] == "pass", c
+EOF
+check "...and DIR was not created" test ! -e "$T/out-ekca"
 expect_exit 1 "--json on a refusal" "$OPEN" "$R/$B1.sbx" --key "$K/bob.key" --out "$T/out-json2" --json
 check "--json on a refusal parses and names the failed check" sh -c "
 	printf '%s' \"\$1\" | $PY -c 'import json,sys; d=json.load(sys.stdin); assert not d[\"opened\"]; assert d[\"bundles\"][0][\"checks\"][\"recipient\"][\"status\"]==\"fail\"; assert d[\"bundles\"][0][\"files\"] is None'" _ "$OUT"
