@@ -1,5 +1,6 @@
 #include "appliance/cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,24 @@ int cli_usage(const struct cli *g, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (see '%s --help')\n", g->prog);
 	return CLI_EXIT_USAGE;
+}
+
+int cli_unknown_verb(const char *group, const char *verb)
+{
+	fprintf(stderr, "sealbox %s: unknown subcommand '%s' (see 'sealbox %s --help')\n",
+	        group, verb, group);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_opt_error(const struct cli *g, int c, char *const *argv)
+{
+	const char *opt = optind > 0 ? argv[optind - 1] : "?";
+
+	if (c == ':')
+		return cli_usage(g, "option '%s' needs an argument", opt);
+	if (optopt != 0 && (opt[0] != '-' || opt[1] == '-'))
+		return cli_usage(g, "unknown option '-%c'", optopt);
+	return cli_usage(g, "unknown option '%s'", opt);
 }
 
 static int charset_ok(const char *s, size_t max, const char *extra)

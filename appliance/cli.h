@@ -43,6 +43,14 @@ int cli_exit_code(int sbx_code);
 /* Prints "PROG: message" on stderr and returns the exit code for `code`. */
 int cli_fail(const struct cli *g, struct sbx_err *e, int code);
 int cli_usage(const struct cli *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "sealbox GROUP: unknown subcommand 'VERB' (see 'sealbox GROUP --help')":
+ * the hint names the group, whose help lists the subcommands. */
+int cli_unknown_verb(const char *group, const char *verb);
+/* A getopt_long error as one usage line: call it for the ':' (missing
+ * argument; the optstring must start with ':') and '?' returns, with the
+ * argv that getopt_long was given.  Sets opterr = 0 first in callers so
+ * that getopt's own messages never mix in. */
+int cli_opt_error(const struct cli *g, int c, char *const *argv);
 
 /* Identifier syntax (sealbox(1) "IDENTIFIERS"): 0 if valid. */
 int cli_valid_case(const char *s);

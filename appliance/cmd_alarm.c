@@ -47,16 +47,17 @@ int cmd_alarm(int argc, char **argv, struct cli *g)
 	snprintf(prog, sizeof prog, "sealbox alarm %s", verb);
 	g->prog = prog;
 	if (strcmp(verb, "show") != 0 && strcmp(verb, "clear") != 0)
-		return cli_usage(g, "unknown subcommand '%s'", verb);
+		return cli_unknown_verb("alarm", verb);
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
 		case 'o': operator_id = optarg; break;
 		case 'r': reason = optarg; break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv + 1);
 		}
 	}
 	if (optind != argc - 1)

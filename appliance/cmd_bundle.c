@@ -227,9 +227,10 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 	g->prog = prog;
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 && strcmp(verb, "export") != 0 &&
 	    strcmp(verb, "verify") != 0)
-		return cli_usage(g, "unknown subcommand '%s'", verb);
+		return cli_unknown_verb("bundle", verb);
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
@@ -238,7 +239,7 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 		case 'o': operator_id = optarg; break;
 		case 'd': decrypt = 1; break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv + 1);
 		}
 	}
 	/* Decided once, so that the checks below (id and out_dir set) and

@@ -111,13 +111,14 @@ int cmd_identity(int argc, char **argv, struct cli *g)
 
 	g->prog = "sealbox identity";
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
 		case 'o': out_path = optarg; break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv);
 		}
 	}
 	if (optind != argc)

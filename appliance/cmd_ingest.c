@@ -68,7 +68,8 @@ int cmd_ingest(int argc, char **argv, struct cli *g)
 	g->prog = "sealbox ingest";
 	ingest_opts_default(&o);
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
@@ -90,7 +91,7 @@ int cmd_ingest(int argc, char **argv, struct cli *g)
 				o.caps.max_ratio = (uint32_t)v;
 			break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv);
 		}
 	}
 	if (optind >= argc)

@@ -134,14 +134,15 @@ int cmd_init(int argc, char **argv, struct cli *g)
 
 	g->prog = "sealbox init";
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
 		case 'o': operator_id = optarg; break;
 		case 'p': policy_path = optarg; break;
 		case 'h': return init_usage(stdout);
-		default:  return init_usage(stderr);
+		default:  return cli_opt_error(g, c, argv);
 		}
 	}
 	if (optind != argc)

@@ -183,16 +183,17 @@ int cmd_log(int argc, char **argv, struct cli *g)
 	g->prog = prog;
 	if (strcmp(verb, "show") != 0 && strcmp(verb, "verify") != 0 && strcmp(verb, "export") != 0 &&
 	    strcmp(verb, "checkpoint") != 0)
-		return cli_usage(g, "unknown subcommand '%s'", verb);
+		return cli_unknown_verb("log", verb);
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
 		case 'o': operator_id = optarg; break;
 		case 'c': case_filter = optarg; break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv + 1);
 		}
 	}
 	if (!strcmp(verb, "export")) {

@@ -155,9 +155,10 @@ int cmd_recipient(int argc, char **argv, struct cli *g)
 	g->prog = prog;
 	if (strcmp(verb, "add") != 0 && strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 &&
 	    strcmp(verb, "remove") != 0)
-		return cli_usage(g, "unknown subcommand '%s'", verb);
+		return cli_unknown_verb("recipient", verb);
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
@@ -165,7 +166,7 @@ int cmd_recipient(int argc, char **argv, struct cli *g)
 		case 'a': attestation = optarg; break;
 		case 'o': operator_id = optarg; break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv + 1);
 		}
 	}
 	readonly = !strcmp(verb, "list") || !strcmp(verb, "show");

@@ -52,7 +52,8 @@ int cmd_release(int argc, char **argv, struct cli *g)
 
 	g->prog = "sealbox release";
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
@@ -68,7 +69,7 @@ int cmd_release(int argc, char **argv, struct cli *g)
 			rq.timeout_ms = (unsigned)secs * 1000u;
 			break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv);
 		}
 	}
 	if (optind >= argc)

@@ -207,16 +207,17 @@ int cmd_trust(int argc, char **argv, struct cli *g)
 	snprintf(prog, sizeof prog, "sealbox trust %s", verb);
 	g->prog = prog;
 	if (strcmp(verb, "add") != 0 && strcmp(verb, "crl") != 0 && strcmp(verb, "list") != 0)
-		return cli_usage(g, "unknown subcommand '%s'", verb);
+		return cli_unknown_verb("trust", verb);
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
 		switch (c) {
 		case 'r': role = optarg; break;
 		case 'o': operator_id = optarg; break;
 		case 'h': return usage(stdout);
-		default:  return usage(stderr);
+		default:  return cli_opt_error(g, c, argv + 1);
 		}
 	}
 	readonly = !strcmp(verb, "list");

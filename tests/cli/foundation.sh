@@ -130,7 +130,16 @@ expect_exit 0 "log verify after export and checkpoint" "$SB" log verify
 before=$(snap)
 expect_exit 2 "unknown command" "$SB" frobnicate
 expect_exit 2 "unknown hold subcommand" "$SB" hold explode C-1
+check "...one line whose hint is the group's help, not the bad verb's" \
+	test "$ERR" = "sealbox hold: unknown subcommand 'explode' (see 'sealbox hold --help')"
 expect_exit 2 "unknown option" "$SB" hold list --bogus
+check "...one line, prefixed by the command, no usage text" \
+	test "$ERR" = "sealbox hold list: unknown option '--bogus' (see 'sealbox hold list --help')"
+expect_exit 2 "an option without its argument" "$SB" hold open C-9 --operator
+check "...one line naming the option, no getopt message" \
+	test "$ERR" = "sealbox hold open: option '--operator' needs an argument (see 'sealbox hold open --help')"
+expect_exit 2 "an unknown short option" "$SB" ingest -z x.csv
+check "...one line" test "$ERR" = "sealbox ingest: unknown option '-z' (see 'sealbox ingest --help')"
 expect_exit 5 "a state directory that was never provisioned" "$SB" --state "$T/nowhere" hold list
 expect_exit 6 "TPM unreachable for a change" \
 	"$SB" --tcti "swtpm:path=$T/nonexistent.sock" hold open C-2 --authority W --purpose prosecution --operator t
