@@ -247,9 +247,29 @@ int cmd_log(int argc, char **argv, struct cli *g)
 		if (r == SBX_EVERIFY)
 			sbx_fail(&e, r, "custody log INVALID: %s", rep.problem[0]);
 	} else if (!strcmp(verb, "export")) {
-		r = custody_export(b, path, operator_id, &e);
-		if (r == 0 && !g->json)
-			printf("exported the custody log to %s\n", path);
+		struct custody_export_info xi;
+
+		r = custody_export(b, path, operator_id, &xi, &e);
+		if (r == 0 && g->json) {
+			struct jsonw w;
+
+			jsonw_init(&w, stdout);
+			jsonw_obj_open(&w, NULL);
+			jsonw_text(&w, "path", path);
+			jsonw_u64(&w, "bytes", xi.bytes);
+			jsonw_hex(&w, "sha256", xi.sha256, 32);
+			jsonw_u64(&w, "records", xi.records);
+			jsonw_u64(&w, "heads", xi.heads);
+			jsonw_u64(&w, "export_record_seq", xi.seq);
+			jsonw_obj_close(&w);
+			fputc('\n', stdout);
+		} else if (r == 0) {
+			printf("exported the custody log to %s (%" PRIu64 " records, SHA-256 ", path,
+			       xi.records);
+			for (int i = 0; i < 32; i++)
+				printf("%02x", xi.sha256[i]);
+			printf(")\n");
+		}
 	} else {
 		struct logrec *rec = calloc(1, sizeof *rec);
 
@@ -261,8 +281,18 @@ int cmd_log(int argc, char **argv, struct cli *g)
 		snprintf(rec->outcome, sizeof rec->outcome, "ok");
 		snprintf(rec->operator_id, sizeof rec->operator_id, "%s", operator_id);
 		r = custody_append(b, rec, 1, NULL, NULL, &e);
-		if (r == 0)
+		if (r == 0 && g->json) {
+			struct jsonw w;
+
+			jsonw_init(&w, stdout);
+			jsonw_obj_open(&w, NULL);
+			jsonw_u64(&w, "tree_size", rec->seq + 1);
+			jsonw_u64(&w, "record_seq", rec->seq);
+			jsonw_obj_close(&w);
+			fputc('\n', stdout);
+		} else if (r == 0) {
 			printf("checkpoint: log anchored at tree size %" PRIu64 "\n", rec->seq + 1);
+		}
 		free(rec);
 	}
 out:

@@ -66,10 +66,17 @@ struct logexport_report;
 int custody_verify_full(struct box *b, struct custody_report *rep,
                         struct logexport_report *xrep, struct sbx_err *e);
 
+/* What an export wrote, for the caller's report: the records and heads in
+ * the file, its size and SHA-256 (as its log.export record names them),
+ * and that record's seq. */
+struct custody_export_info {
+	uint64_t records, heads, bytes, seq;
+	uint8_t sha256[32];
+};
 /* Logs the export, then writes the whole log as one self-contained file
- * (docs/LOG-FORMAT.md, "Export") atomically. */
+ * (docs/LOG-FORMAT.md, "Export") atomically.  info may be NULL. */
 int custody_export(struct box *b, const char *path, const char *operator_id,
-                   struct sbx_err *e);
+                   struct custody_export_info *info, struct sbx_err *e);
 
 /* Iterates over the records in order (for `log show`). */
 int custody_foreach(struct box *b, int (*fn)(void *, const struct logrec *, const uint8_t leaf[32]),

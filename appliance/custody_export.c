@@ -302,7 +302,7 @@ int custody_verify(struct box *b, struct custody_report *rep, struct sbx_err *e)
 
 
 int custody_export(struct box *b, const char *path, const char *operator_id,
-                   struct sbx_err *e)
+                   struct custody_export_info *info, struct sbx_err *e)
 {
 	struct atomic_file af = { .fd = -1 };
 	char hex[65];
@@ -350,6 +350,11 @@ int custody_export(struct box *b, const char *path, const char *operator_id,
 		goto out;
 	}
 	r = atomic_commit(&af, e);
+	if (r == 0 && info != NULL) {
+		*info = (struct custody_export_info){ .records = nr, .heads = nh, .bytes = len,
+		                                      .seq = rec->seq };
+		memcpy(info->sha256, digest, 32);
+	}
 out:
 	atomic_abort(&af);
 	free(buf);

@@ -230,7 +230,14 @@ int hold_renew(struct box *b, const char *case_id, const char *authority,
 		sbx_fail(e, SBX_EPOLICY, "renewing a hold needs a legal authority (--authority)");
 		return refuse(b, "hold.renew", operator_id, case_id, SBX_EPOLICY, e);
 	}
-	/* An expired hold is not revived: its evidence is due for purging. */
+	/* A closed hold is a state, as for a second close (exit 5); an
+	 * expired one a refusal by policy: it is not revived, its evidence is
+	 * due for purging. */
+	if (h.closed) {
+		sbx_fail(e, SBX_ESTATE, "the hold on case '%s' is closed; a closed case cannot be "
+		         "renewed", case_id);
+		return refuse(b, "hold.renew", operator_id, case_id, SBX_ESTATE, e);
+	}
 	r = hold_require_open(b, case_id, now, &h, e);
 	if (r != 0)
 		return refuse(b, "hold.renew", operator_id, case_id, r, e);

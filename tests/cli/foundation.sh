@@ -87,6 +87,14 @@ expect_exit 0 "the hold closes" "$SB" hold close C-1 --operator tech1
 expect_exit 5 "closing twice is refused" "$SB" hold close C-1 --operator tech1
 expect_exit 5 "a closed case is never reopened" \
 	"$SB" hold open C-1 --authority W-3 --purpose prosecution --operator tech1
+expect_exit 5 "renewing a closed case is a state error, as closing twice is" \
+	"$SB" hold renew C-1 --authority W-4 --operator tech1
+check "...and says so" sh -c "printf '%s' \"\$0\" | grep -q 'is closed; a closed case cannot be renewed'" "$ERR"
+expect_exit 0 "log show --json" "$SB" log show --json
+check "...the refused renewal is recorded as denied" sh -c "printf '%s' \"\$0\" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)[-1]
+assert (r[\"event\"], r[\"outcome\"], r[\"case\"]) == (\"hold.renew\", \"denied\", \"C-1\"), r'" "$OUT"
 expect_exit 4 "renewing an unknown case" "$SB" hold renew C-9 --authority X --operator tech1
 
 # --- policy ---------------------------------------------------------------
@@ -123,6 +131,18 @@ check "verify --json says valid" sh -c "printf '%s' '$OUT' | grep -q '\"valid\":
 expect_exit 0 "log export" "$SB" log export "$T/export.sbxl" --operator auditor1
 check "export written" test -s "$T/export.sbxl"
 check "no temporary file left beside the export" sh -c "! ls '$T' | grep -q 'export.sbxl.tmp'"
+expect_exit 0 "log export --json" "$SB" log export "$T/export2.sbxl" --operator auditor1 --json
+check "...names the file, its size and SHA-256, as its log.export record does" sh -c "printf '%s' \"\$0\" | python3 -c '
+import hashlib, json, sys
+d = json.load(sys.stdin)
+b = open(sys.argv[1], \"rb\").read()
+assert d[\"bytes\"] == len(b) and d[\"sha256\"] == hashlib.sha256(b).hexdigest(), d
+assert d[\"records\"] > 0 and d[\"heads\"] > 0 and d[\"export_record_seq\"] == d[\"records\"], d' \"\$1\"" "$OUT" "$T/export2.sbxl"
+expect_exit 0 "log checkpoint --json" "$SB" log checkpoint --operator auditor1 --json
+check "...gives the anchored tree size" sh -c "printf '%s' \"\$0\" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d[\"tree_size\"] == d[\"record_seq\"] + 1 > 1, d'" "$OUT"
 expect_exit 0 "log checkpoint" "$SB" log checkpoint --operator auditor1
 expect_exit 0 "log verify after export and checkpoint" "$SB" log verify
 
