@@ -7,6 +7,7 @@
 #include "appliance/cli.h"
 #include "appliance/cmds.h"
 #include "appliance/custody.h"
+#include "appliance/lights.h"
 #include "export/jsonw.h"
 #include "hw/hw.h"
 
@@ -110,6 +111,9 @@ int cmd_alarm(int argc, char **argv, struct cli *g)
 	snprintf(rec->reason, sizeof rec->reason, "%s", reason);
 	snprintf(rec->detail, sizeof rec->detail, "alarm=%s", b->alarm_reason);
 	r = custody_rebase(b, rec, &e);
+	/* Under the lock still: the red blinking stops only now. */
+	if (r == 0)
+		lights_show_spec(g->gpio, LIGHTS_READY);
 	if (r == 0)
 		printf("integrity alarm cleared by %s; the log is anchored to the TPM counter again\n",
 		       operator_id);

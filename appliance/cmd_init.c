@@ -13,6 +13,7 @@
 #include "appliance/box.h"
 #include "appliance/cli.h"
 #include "appliance/cmds.h"
+#include "appliance/lights.h"
 #include "appliance/custody.h"
 #include "appliance/db.h"
 #include "appliance/policyfile.h"
@@ -98,7 +99,7 @@ out:
 
 static int init_usage(FILE *f)
 {
-	fprintf(f, "usage: sealbox init [--operator ID] [--policy FILE] [--state DIR] --tcti TCTI [--json]\n"
+	fprintf(f, "usage: sealbox init --operator ID [--policy FILE] [--state DIR] --tcti TCTI [--json]\n"
 	           "Provisions this box on its TPM: signing, decrypt and attestation keys, the\n"
 	           "certification of the signing key, the custody-log counter, the database and\n"
 	           "the policy (the built-in Denver/Colorado default unless --policy is given).\n"
@@ -117,7 +118,7 @@ int cmd_init(int argc, char **argv, struct cli *g)
 		{ "help",     no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *operator_id = "provisioning", *policy_path = NULL;
+	const char *operator_id = NULL, *policy_path = NULL;
 	struct sbx_err e = { 0 };
 	struct tpm *t = NULL;
 	struct tpm_identity *tid = NULL;
@@ -148,11 +149,14 @@ int cmd_init(int argc, char **argv, struct cli *g)
 	if (optind != argc)
 		return cli_usage(g, "unexpected argument '%s'", argv[optind]);
 	cli_env_defaults(g);
-	if (!cli_valid_operator(operator_id))
-		return cli_usage(g, "invalid operator id '%s'", operator_id);
 	if (g->tcti == NULL || *g->tcti == '\0')
 		return cli_usage(g, "no TPM given: pass --tcti (production: device:/dev/tpmrm0) "
 		                    "or set SEALBOX_TCTI");
+	/* The provision record names who provisioned: a person, not a default. */
+	if (operator_id == NULL)
+		return cli_usage(g, "missing --operator ID (who provisions the box)");
+	if (!cli_valid_operator(operator_id))
+		return cli_usage(g, "invalid operator id '%s'", operator_id);
 
 	tid = calloc(1, sizeof *tid);
 	id = calloc(1, sizeof *id);
@@ -238,6 +242,8 @@ int cmd_init(int argc, char **argv, struct cli *g)
 		printf("EK certificates: %zu; policy: %s\n", id->n_ekcerts, pol->name);
 		printf("Pin this appliance id; 'sealbox identity --out FILE' exports the public identity.\n");
 	}
+	/* Provisioned: the box is ready (under the lock still). */
+	lights_show_spec(g->gpio, LIGHTS_READY);
 	r = 0;
 out:
 	if (r != 0 && db_done) {

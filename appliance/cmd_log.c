@@ -16,8 +16,8 @@ static int usage(FILE *f)
 {
 	fprintf(f, "usage: sealbox log show [--case CASE] [--json]\n"
 	           "       sealbox log verify [--json]\n"
-	           "       sealbox log export FILE [--operator ID]\n"
-	           "       sealbox log checkpoint --operator ID\n"
+	           "       sealbox log export FILE --operator ID [--json]\n"
+	           "       sealbox log checkpoint --operator ID [--json]\n"
 	           "'verify' recomputes everything from the canonical record bytes: encodings,\n"
 	           "sequence, Merkle tree, every signed tree head, the TPM signing key and the\n"
 	           "TPM counter.  'export' writes one self-contained file an auditor verifies\n"
@@ -200,12 +200,12 @@ int cmd_log(int argc, char **argv, struct cli *g)
 		if (optind >= argc - 1)
 			return cli_usage(g, "missing FILE");
 		path = argv[1 + optind++];
-		if (operator_id == NULL)
-			operator_id = "auditor";
 	}
 	if (optind != argc - 1)
 		return cli_usage(g, "unexpected argument '%s'", argv[1 + optind]);
-	if (!strcmp(verb, "checkpoint") && operator_id == NULL)
+	/* Both are recorded in the custody log under the operator given: a
+	 * person, never a default. */
+	if ((!strcmp(verb, "checkpoint") || !strcmp(verb, "export")) && operator_id == NULL)
 		return cli_usage(g, "missing --operator ID");
 	if (operator_id != NULL && !cli_valid_operator(operator_id))
 		return cli_usage(g, "invalid operator id '%s'", operator_id);

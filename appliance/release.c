@@ -14,6 +14,7 @@
 #include "appliance/cli.h"
 #include "appliance/custody.h"
 #include "appliance/hold.h"
+#include "appliance/lights.h"
 #include "appliance/recipient.h"
 #include "crypto/hash.h"
 #include "crypto/sig.h"
@@ -53,28 +54,12 @@ static int collect(void *arg, const struct bundle_row *row)
 	return 0;
 }
 
-static void led(struct hw *hw, enum hw_color c, enum hw_led_state s)
-{
-	if (hw == NULL)
-		return;
-	/* The LEDs tell the technician what happens; a failure to light one
-	 * must not change what happens. */
-	hw_led(hw, c, s, NULL);
-}
-
-static void leds(struct hw *hw, enum hw_led_state g, enum hw_led_state a, enum hw_led_state r)
-{
-	led(hw, HW_GREEN, g);
-	led(hw, HW_AMBER, a);
-	led(hw, HW_RED, r);
-}
-
 static int deny(struct box *b, struct hw *hw, const struct release_request *rq, int code,
                 struct sbx_err *e)
 {
 	int r = custody_deny(b, "release.deny", rq->operator_id, rq->case_id, e->msg, NULL);
 
-	leds(hw, HW_LED_OFF, HW_LED_OFF, b->alarm ? HW_LED_BLINK : HW_LED_ON);
+	lights_show(hw, b->alarm ? LIGHTS_ALARM : LIGHTS_FAILED);
 	return r != 0 ? r : code;
 }
 
@@ -443,7 +428,7 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 		r = sbx_fail(e, SBX_EINVAL, "no button: pass --gpio");
 		goto out;
 	}
-	leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_OFF);
+	lights_show(hw, LIGHTS_OFF);
 	r = precopy_start(&pc, b, rq, &p, e);
 	if (r != 0)
 		goto out;
@@ -457,7 +442,7 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 			sbx_fail(e, r, "%s", he.msg);
 	}
 	if (r == SBX_ECANCELED) {
-		leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_ON);
+		lights_show(hw, LIGHTS_FAILED);
 		append(b, "release.timeout", "timeout", rq, NULL, "timed out: the button was not "
 		       "pressed", detail, 1, NULL);
 		r = sbx_fail(e, SBX_ECANCELED, "timed out after %u s: the button was not pressed; "
@@ -465,11 +450,11 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 		goto out;
 	}
 	if (r != 0) {
-		leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_ON);
+		lights_show(hw, LIGHTS_FAILED);
 		append(b, "release.deny", "failed", rq, NULL, e->msg, detail, 1, NULL);
 		goto out;
 	}
-	leds(hw, HW_LED_OFF, HW_LED_ON, HW_LED_OFF);
+	lights_show(hw, LIGHTS_WORKING);
 
 	/* 4. Re-wrap each content key to the recipient; the payload is never
 	 * re-encrypted. */
@@ -517,7 +502,7 @@ int release_run(struct box *b, struct hw *hw, const struct release_request *rq, 
 	r = write_files(&pc, rq, &p, files, lens, e);
 	if (r != 0)
 		goto fail;
-	leds(hw, HW_LED_BLINK, HW_LED_OFF, HW_LED_OFF);
+	lights_show(hw, LIGHTS_DONE);
 	out->bundles = (unsigned)p.n;
 	out->reads = p.reads;
 	out->counter = counter;
@@ -535,7 +520,7 @@ fail:
 		snprintf(path, sizeof path, "%s/%s.sbx", rq->out_dir, p.items[i].id);
 		unlink(path);
 	}
-	leds(hw, HW_LED_OFF, HW_LED_OFF, HW_LED_ON);
+	lights_show(hw, LIGHTS_FAILED);
 	append(b, "release.deny", "failed", rq, NULL, e->msg, detail, 1, NULL);
 out:
 	precopy_drop(&pc);

@@ -5,6 +5,7 @@
 
 #include "appliance/cli.h"
 #include "appliance/cmds.h"
+#include "appliance/lights.h"
 
 static const struct {
 	const char *name;
@@ -78,9 +79,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
-		if (strcmp(argv[i], commands[k].name) == 0)
-			return commands[k].fn(argc - i, argv + i, &g);
+	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
+		int rc;
+
+		if (strcmp(argv[i], commands[k].name) != 0)
+			continue;
+		rc = commands[k].fn(argc - i, argv + i, &g);
+		/* Whatever command met the integrity alarm, the box shows it: the
+		 * alarm refuses every release, so no release owns the lights. */
+		if (rc == CLI_EXIT_ALARM) {
+			cli_env_defaults(&g);
+			lights_show_spec(g.gpio, LIGHTS_ALARM);
+		}
+		return rc;
+	}
 	fprintf(stderr, "sealbox: unknown command '%s' (see 'sealbox --help')\n", argv[i]);
 	return CLI_EXIT_USAGE;
 }

@@ -477,7 +477,7 @@ class Bench:
                          % (q(self.p("sealbox")), q(self.f("ref/rel"))), button=True)
         self.big_release = [os.path.join(self.f("ref/rel"), n) for n in os.listdir(self.f("ref/rel"))
                             if n.endswith(".sbx")][0]
-        self.sb("log", "export", self.f("log.sbxl"))
+        self.sb("log", "export", self.f("log.sbxl"), "--operator", "bench.auditor")
         small_dir = self.f("ref/small")
         self.measure("setup release", "%s release REL-SMALL --to pros --purpose prosecution "
                      "--authority 'Bench order' --operator bench.tech --out %s --timeout 120"

@@ -16,23 +16,23 @@ unset SEALBOX_GPIO
 snap() { (cd "$S" 2>/dev/null && sqlite3 sealbox.db .dump | sha256sum; ls -la | sed 1d | awk '{print $1, $NF}' | sort) 2>/dev/null; }
 
 # --- provisioning ---------------------------------------------------------
-expect_exit 2 "init without a TPM is a usage error" env -u SEALBOX_TCTI "$SB" init
+expect_exit 2 "init without a TPM is a usage error" env -u SEALBOX_TCTI "$SB" init --operator t.installer
 case "$ERR" in *"--tcti"*) ok "the error names --tcti";; *) fail "the error names --tcti: $ERR";; esac
 check "nothing created without a TPM" test ! -e "$S/sealbox.db"
 
 printf 'not a policy\n' > "$T/bad.conf"
-expect_exit 2 "init with a malformed policy file fails" "$SB" init --policy "$T/bad.conf"
+expect_exit 2 "init with a malformed policy file fails" "$SB" init --operator t.installer --policy "$T/bad.conf"
 check "a failed init leaves no database" test ! -e "$S/sealbox.db"
 
 expect_exit 6 "init with an unreachable TPM fails with the TPM exit code" \
-	"$SB" init --tcti "swtpm:path=$T/nonexistent.sock"
+	"$SB" init --operator t.installer --tcti "swtpm:path=$T/nonexistent.sock"
 check "nothing created when the TPM is unreachable" test ! -e "$S/sealbox.db"
 
 expect_exit 0 "init provisions the box" "$SB" init --operator tech1
 ID=$(printf '%s\n' "$OUT" | sed -n 's/^appliance id: //p')
 check "init prints a 64-hex appliance id" test "${#ID}" -eq 64
 
-expect_exit 5 "a second init is refused" "$SB" init
+expect_exit 5 "a second init is refused" "$SB" init --operator t.installer
 case "$ERR" in *"already provisioned"*) ok "refusal says already provisioned";; *) fail "refusal says already provisioned: $ERR";; esac
 
 expect_exit 0 "identity --json" "$SB" identity --json --out "$T/identity.bin"
@@ -164,7 +164,7 @@ expect_exit 5 "a state directory that was never provisioned" "$SB" --state "$T/n
 expect_exit 6 "TPM unreachable for a change" \
 	"$SB" --tcti "swtpm:path=$T/nonexistent.sock" hold open C-2 --authority W --purpose prosecution --operator t
 check "one line on stderr" test "$(printf '%s\n' "$ERR" | wc -l)" -eq 1
-expect_exit 7 "init into a location that cannot be created" "$SB" init --state /proc/sbx-cannot-exist
+expect_exit 7 "init into a location that cannot be created" "$SB" init --operator t.installer --state /proc/sbx-cannot-exist
 chmod 000 "$S" 2>/dev/null
 if [ "$(id -u)" -ne 0 ]; then
 	expect_exit 7 "unreadable state directory" "$SB" hold list

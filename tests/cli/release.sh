@@ -37,6 +37,8 @@ mkleaf() {   # name, ca, org
 mkca prosecutor-ca "Denver DA"; mkca court-ca "Denver District Court"
 mkleaf ada prosecutor-ca "Denver DA"; mkleaf ada2 prosecutor-ca "Denver DA"; mkleaf clerk court-ca "Denver District Court"
 "$SB" init --operator tech1 >/dev/null || fail "init"
+check "a provisioned box shows ready (green solid)" \
+	sh -c "'$SIM' leds '$T/gpio.sock' | grep -qx 'green=on amber=off red=off'"
 "$SB" trust add --role prosecutor "$P/prosecutor-ca.pem" --operator admin >/dev/null || fail "trust add prosecutor"
 "$SB" trust add --role court "$P/court-ca.pem" --operator admin >/dev/null || fail "trust add court"
 "$SB" recipient add ada "$P/ada.pem" --role prosecutor --attestation ATT-1 --operator admin >/dev/null || fail "recipient ada"
@@ -127,7 +129,7 @@ B1=$(ls "$T/ok" | sed -n 's/\.sbx$//p')
 check "the released bundle is bit-identical to the sealed one" cmp "$T/ok/$B1.sbx" "$T/state/bundles/$B1.sbx"
 check "green blinks when done" sh -c "'$SIM' leds '$T/gpio.sock' | grep -q 'green=blink'"
 "$SB" identity --out "$T/identity.sbxi" >/dev/null
-"$SB" log export "$T/log.sbxl" >/dev/null
+"$SB" log export "$T/log.sbxl" --operator auditor1 >/dev/null
 if [ -x "$SBX_BIN/sealbox-verify" ]; then
 	expect_exit 0 "sealbox-verify accepts the released bundle" "$SBX_BIN/sealbox-verify" "$T/ok/$B1.sbx" \
 		--identity "$T/identity.sbxi" --ek-ca "$SBX_TEST_EKCA" --log "$T/log.sbxl"
@@ -145,6 +147,10 @@ expect_exit 0 "log verify after releases" "$SB" log verify
 cp "$T/state/sealbox.db" "$T/older.db"
 "$SB" log checkpoint --operator auditor1 >/dev/null
 cp "$T/older.db" "$T/state/sealbox.db"
+check "the lights still say done before anything notices" sh -c "'$SIM' leds '$T/gpio.sock' | grep -q 'green=blink'"
+expect_exit 8 "a change under the alarm is refused" "$SB" log checkpoint --operator auditor1
+check "...and whatever command meets the alarm blinks red" \
+	sh -c "'$SIM' leds '$T/gpio.sock' | grep -qx 'green=off amber=off red=blink'"
 expect_exit 8 "a release under an integrity alarm is refused" rel alarm 2
 check "nothing written under the alarm" nothing_in alarm
 check "red blinks under the alarm" sh -c "'$SIM' leds '$T/gpio.sock' | grep -q 'red=blink'"
@@ -152,6 +158,8 @@ expect_exit 8 "alarm show reports it" "$SB" alarm show
 expect_exit 2 "clearing needs a reason" "$SB" alarm clear --operator auditor1
 expect_exit 0 "the auditor clears the alarm" "$SB" alarm clear --operator auditor1 \
 	--reason "test: database restored from an older copy on purpose"
+check "...and the lights say ready again (green solid, red off)" \
+	sh -c "'$SIM' leds '$T/gpio.sock' | grep -qx 'green=on amber=off red=off'"
 expect_exit 0 "no alarm after clearing" "$SB" alarm show
 NA=$(count integrity.alarm failed); NC=$(count integrity.clear ok)
 check "the alarm and its clearing are in the log ($NA, $NC)" test "$NA" -ge 1 -a "$NC" -eq 1

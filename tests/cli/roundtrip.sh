@@ -46,7 +46,7 @@ expect_exit 0 "$N reads with images seal" "$SB" ingest BIG-1 "$CSV" --operator t
 B=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bundle"])')
 "$SB" identity --out "$T/identity.sbxi" >/dev/null
 "$SB" bundle export "$B" --out "$T/audit" >/dev/null || fail "bundle export"
-"$SB" log export "$T/log.sbxl" >/dev/null || fail "log export"
+"$SB" log export "$T/log.sbxl" --operator auditor1 >/dev/null || fail "log export"
 expect_exit 0 "sealbox-verify accepts it against the identity and the log export" \
 	"$SBX_BIN/sealbox-verify" "$T/audit/$B.sbx" --identity "$T/identity.sbxi" \
 	--ek-ca "$SBX_TEST_EKCA" --log "$T/log.sbxl"

@@ -96,7 +96,7 @@ export SEALBOX_STATE="$T/state"
 ID=$(sed -n 's/^appliance id: //p' "$T/init.out")
 "$SB" identity --out "$T/box.sbxi" >/dev/null || fail "identity --out"
 "$SB" policy show | sed 1d > "$T/policy.conf"
-"$SB" log export "$T/log0.sbxl" >/dev/null || fail "log export before the ingest"
+"$SB" log export "$T/log0.sbxl" --operator auditor1 >/dev/null || fail "log export before the ingest"
 "$SB" hold open C-1 --authority "Warrant 2026-114" --purpose criminal-investigation \
 	--operator tech1 >/dev/null || fail "hold open"
 "$SBX_BIN/tests/tools/gen_reads" --out "$T/in" --count 20 --seed 7 >/dev/null || fail "gen_reads"
@@ -108,10 +108,10 @@ expect_exit 0 "sealbox bundle export" "$SB" bundle export "$BID" --out "$T/out"
 B="$T/out/$BID.sbx"
 C="$T/out/$BID.custody"
 check "export wrote the bundle and its custody file" test -s "$B" -a -s "$C"
-"$SB" log export "$T/log1.sbxl" >/dev/null || fail "log export 1"
+"$SB" log export "$T/log1.sbxl" --operator auditor1 >/dev/null || fail "log export 1"
 "$SB" hold open C-2 --authority "Order 9" --purpose prosecution --operator tech2 >/dev/null ||
 	fail "hold open C-2"
-"$SB" log export "$T/log2.sbxl" >/dev/null || fail "log export 2"
+"$SB" log export "$T/log2.sbxl" --operator auditor1 >/dev/null || fail "log export 2"
 PIN=(--identity "$T/box.sbxi" --ek-ca "$SBX_TEST_EKCA" --policy "$T/policy.conf")
 
 # --- the good bundle ----------------------------------------------------------
