@@ -19,6 +19,9 @@ snap() { (cd "$S" 2>/dev/null && sqlite3 sealbox.db .dump | sha256sum; ls -la | 
 expect_exit 2 "init without a TPM is a usage error" env -u SEALBOX_TCTI "$SB" init --operator t.installer
 case "$ERR" in *"--tcti"*) ok "the error names --tcti";; *) fail "the error names --tcti: $ERR";; esac
 check "nothing created without a TPM" test ! -e "$S/sealbox.db"
+expect_exit 2 "init without --operator (the provision record names who provisioned)" "$SB" init
+check "...says so" sh -c "printf '%s' \"\$0\" | grep -q 'missing --operator ID'" "$ERR"
+check "...and creates nothing" test ! -e "$S/sealbox.db"
 
 printf 'not a policy\n' > "$T/bad.conf"
 expect_exit 2 "init with a malformed policy file fails" "$SB" init --operator t.installer --policy "$T/bad.conf"
@@ -131,6 +134,9 @@ check "verify --json says valid" sh -c "printf '%s' '$OUT' | grep -q '\"valid\":
 expect_exit 0 "log export" "$SB" log export "$T/export.sbxl" --operator auditor1
 check "export written" test -s "$T/export.sbxl"
 check "no temporary file left beside the export" sh -c "! ls '$T' | grep -q 'export.sbxl.tmp'"
+expect_exit 2 "log export without --operator (a custody record names a person)" \
+	"$SB" log export "$T/export3.sbxl"
+check "...and writes nothing" test ! -e "$T/export3.sbxl"
 expect_exit 0 "log export --json" "$SB" log export "$T/export2.sbxl" --operator auditor1 --json
 check "...names the file, its size and SHA-256, as its log.export record does" sh -c "printf '%s' \"\$0\" | python3 -c '
 import hashlib, json, sys
