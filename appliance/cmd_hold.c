@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "appliance/box.h"
+#include "appliance/bundles.h"
 #include "appliance/cli.h"
 #include "appliance/cmds.h"
 #include "appliance/hold.h"
@@ -24,7 +25,24 @@ static int usage(FILE *f)
 	return f == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
-static void hold_json(struct jsonw *w, const struct hold *h, uint64_t now)
+struct purged {
+	uint64_t bundles, reads;
+};
+
+static int count_purged(void *arg, const struct bundle_row *row)
+{
+	struct purged *p = arg;
+
+	if (row->purged) {
+		p->bundles++;
+		p->reads += row->reads;
+	}
+	return 0;
+}
+
+/* A hold as JSON; after a close, with what it purged ("purged"). */
+static void hold_json_purged(struct jsonw *w, const struct hold *h, uint64_t now,
+                             const struct purged *p)
 {
 	jsonw_obj_open(w, NULL);
 	jsonw_str(w, "case", h->case_id);
@@ -42,7 +60,18 @@ static void hold_json(struct jsonw *w, const struct hold *h, uint64_t now)
 		jsonw_u64(w, "closed_ms", h->closed_ms);
 	else
 		jsonw_null(w, "closed_ms");
+	if (p != NULL) {
+		jsonw_obj_open(w, "purged");
+		jsonw_u64(w, "bundles", p->bundles);
+		jsonw_u64(w, "reads", p->reads);
+		jsonw_obj_close(w);
+	}
 	jsonw_obj_close(w);
+}
+
+static void hold_json(struct jsonw *w, const struct hold *h, uint64_t now)
+{
+	hold_json_purged(w, h, now, NULL);
 }
 
 struct list_ctx {
@@ -213,19 +242,27 @@ int cmd_hold(int argc, char **argv, struct cli *g)
 	}
 	if (r == 0) {
 		struct hold h;
+		struct purged pc = { 0 };
+		int closing = !strcmp(verb, "close");
 
+		/* What a close destroyed, said where the technician sees it. */
+		if (closing && bundles_foreach(b, case_id, count_purged, &pc, &e) != 0)
+			pc = (struct purged){ 0 };
 		if (hold_get(b, case_id, &h, &e) == 0) {
 			if (g->json) {
 				struct jsonw w;
 
 				jsonw_init(&w, stdout);
-				hold_json(&w, &h, box_now_ms());
+				hold_json_purged(&w, &h, box_now_ms(), closing ? &pc : NULL);
+			} else if (closing) {
+				printf("close: case %s closed; %" PRIu64 " bundle(s) with %" PRIu64
+				       " read(s) purged (content keys destroyed, files deleted)\n",
+				       case_id, pc.bundles, pc.reads);
 			} else {
 				char t[32];
 
 				cli_fmt_time(h.expires_ms, t);
-				printf("%s: case %s %s%s%s\n", verb, case_id,
-				       h.closed ? "closed" : "held until ", h.closed ? "" : t, "");
+				printf("%s: case %s held until %s\n", verb, case_id, t);
 			}
 		}
 	}

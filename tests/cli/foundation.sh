@@ -86,7 +86,11 @@ expect_exit 5 "a second hold for the same case is refused" \
 expect_exit 0 "the hold renews" "$SB" hold renew C-1 --authority "Order 77" --operator tech2
 expect_exit 0 "hold list" "$SB" hold list
 check "hold list shows the case" sh -c "printf '%s' '$OUT' | grep -q '^C-1 *open'"
-expect_exit 0 "the hold closes" "$SB" hold close C-1 --operator tech1
+expect_exit 0 "the hold closes" "$SB" hold close C-1 --operator tech1 --json
+check "...--json gives the closed hold and what it purged (nothing here)" sh -c "printf '%s' \"\$0\" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d[\"status\"] == \"closed\" and d[\"purged\"] == {\"bundles\": 0, \"reads\": 0}, d'" "$OUT"
 expect_exit 5 "closing twice is refused" "$SB" hold close C-1 --operator tech1
 expect_exit 5 "a closed case is never reopened" \
 	"$SB" hold open C-1 --authority W-3 --purpose prosecution --operator tech1

@@ -82,7 +82,11 @@ check "and counted as kept only because of the hold" sh -c "printf '%s' '$OUT' |
 
 # --- purge on close ------------------------------------------------------------
 cp "$S/bundles/$B1.sbx" "$T/kept-copy.sbx"
+"$SB" bundle list --case C-1 --json > "$T/before-close.json"
+READS=$(python3 -c 'import json,sys; print(sum(b["reads"] for b in json.load(open(sys.argv[1]))))' "$T/before-close.json")
 expect_exit 0 "the hold closes" "$SB" hold close C-1 --operator tech1
+check "...and says what it destroyed: 4 bundles, $READS reads" \
+	test "$OUT" = "close: case C-1 closed; 4 bundle(s) with $READS read(s) purged (content keys destroyed, files deleted)"
 check "the case's bundle files are gone" sh -c "! ls '$S/bundles' | grep -q sbx"
 expect_exit 0 "bundle list after purge" "$SB" bundle list --json
 check "every bundle is marked purged" sh -c "printf '%s' '$OUT' | grep -q purged && ! printf '%s' '$OUT' | grep -q '\"sealed\"'"
