@@ -86,11 +86,14 @@ static int show_one(void *arg, const struct logrec *r, const uint8_t leaf[32])
 		jsonw_obj_close(&c->w);
 		return 0;
 	}
+	/* The bundle's first 12 hex digits tell the rows of one close or one
+	 * release apart; 'bundle show' takes the whole id (--json has it). */
 	if (c->n == 1)
-		printf("%-6s %-24s %-16s %-8s %-16s %-20s %s\n", "SEQ", "TIME (UTC)", "EVENT",
-		       "OUTCOME", "OPERATOR", "CASE", "REASON");
-	printf("%-6" PRIu64 " %-24s %-16s %-8s %-16s %-20s %s\n", r->seq, t, r->event, r->outcome,
-	       r->operator_id, r->case_id[0] ? r->case_id : "-", r->reason);
+		printf("%-6s %-24s %-16s %-8s %-16s %-20s %-12s %s\n", "SEQ", "TIME (UTC)", "EVENT",
+		       "OUTCOME", "OPERATOR", "CASE", "BUNDLE", "REASON");
+	printf("%-6" PRIu64 " %-24s %-16s %-8s %-16s %-20s %-12.12s %s\n", r->seq, t, r->event,
+	       r->outcome, r->operator_id, r->case_id[0] ? r->case_id : "-",
+	       r->bundle_id[0] ? r->bundle_id : "-", r->reason);
 	return 0;
 }
 

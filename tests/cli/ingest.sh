@@ -92,6 +92,9 @@ expect_exit 0 "bundle list after purge" "$SB" bundle list --json
 check "every bundle is marked purged" sh -c "printf '%s' '$OUT' | grep -q purged && ! printf '%s' '$OUT' | grep -q '\"sealed\"'"
 check "no wrapped key survives in the database" test "$(sqlite3 "$S/sealbox.db" 'SELECT count(*) FROM bundles WHERE wrapped_key IS NOT NULL')" -eq 0
 check "one purge record per bundle" test "$(events | tr ' ' '\n' | grep -c '^purge:ok')" -eq 4
+check "log show tells the purge rows apart by bundle" \
+	test "$("$SB" log show | awk '$3 == "purge" { print $7 }' | grep -Ec '^[0-9a-f]{12}$' )" -eq 4 -a \
+	"$("$SB" log show | awk '$3 == "purge" { print $7 }' | sort -u | wc -l)" -eq 4
 cp "$T/kept-copy.sbx" "$S/bundles/$B1.sbx"
 expect_exit 4 "a copy kept from before the purge cannot be opened by the box" \
 	"$SB" bundle verify "$B1" --decrypt --operator tech1
