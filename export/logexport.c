@@ -840,7 +840,8 @@ static int report_ok(const struct logexport_report *rep)
 
 static const char *status_name(int st)
 {
-	return st == LOGEXPORT_PASS ? "pass" : st == LOGEXPORT_FAIL ? "FAIL" : "not run";
+	/* The words of sealbox-verify's bundle checks (docs/VERIFY.md §2). */
+	return st == LOGEXPORT_PASS ? "ok" : st == LOGEXPORT_FAIL ? "FAILED" : "not run";
 }
 
 static void fmt_time(uint64_t ms, char *out, size_t n)
@@ -875,6 +876,10 @@ void logexport_report_print(FILE *f, const struct logexport_report *rep)
 	char hex[65], t1[40], t2[40];
 
 	fprintf(f, "custody log export: %s\n", report_ok(rep) ? "VERIFIED" : "NOT VERIFIED");
+	/* A file that is not an export has no box, records or times to show:
+	 * zeros would read as facts. */
+	if (rep->check[LOGEXPORT_FORMAT].status != LOGEXPORT_PASS)
+		goto checks;
 	hash_hex(rep->appliance_id, 32, hex);
 	fprintf(f, "appliance id: %s\n", hex);
 	fmt_time(rep->first_time_ms, t1, sizeof t1);
@@ -911,6 +916,7 @@ void logexport_report_print(FILE *f, const struct logexport_report *rep)
 	if (rep->check[LOGEXPORT_CONSISTENCY].status != LOGEXPORT_NOT_RUN)
 		fprintf(f, "consistency proof: %" PRIu64 " -> %" PRIu64 " records, %zu hashes\n",
 		        rep->consistency_m, rep->consistency_n, rep->consistency_proof_len);
+checks:
 	for (int c = 0; c < LOGEXPORT_N_CHECKS; c++) {
 		const struct logexport_result *res = &rep->check[c];
 
@@ -950,11 +956,20 @@ void logexport_report_jsonw(struct jsonw *w, const struct logexport_report *rep)
 {
 	const struct identity_report *ir = &rep->identity;
 
-	jsonw_hex(w, "appliance_id", rep->appliance_id, 32);
-	jsonw_u64(w, "records", rep->records);
-	jsonw_u64(w, "heads", rep->heads);
-	jsonw_u64(w, "first_time_ms", rep->first_time_ms);
-	jsonw_u64(w, "last_time_ms", rep->last_time_ms);
+	/* Not an export: nothing to report but the checks (null, not zeros). */
+	if (rep->check[LOGEXPORT_FORMAT].status != LOGEXPORT_PASS) {
+		jsonw_null(w, "appliance_id");
+		jsonw_u64(w, "records", 0);
+		jsonw_u64(w, "heads", 0);
+		jsonw_null(w, "first_time_ms");
+		jsonw_null(w, "last_time_ms");
+	} else {
+		jsonw_hex(w, "appliance_id", rep->appliance_id, 32);
+		jsonw_u64(w, "records", rep->records);
+		jsonw_u64(w, "heads", rep->heads);
+		jsonw_u64(w, "first_time_ms", rep->first_time_ms);
+		jsonw_u64(w, "last_time_ms", rep->last_time_ms);
+	}
 	if (rep->have_last_head)
 		json_head(w, "last_head", &rep->last_head);
 	else
@@ -975,7 +990,8 @@ void logexport_report_jsonw(struct jsonw *w, const struct logexport_report *rep)
 	jsonw_bool(w, "ak_attrs_ok", ir->ak_attrs_ok > 0);
 	jsonw_bool(w, "certify_ok", ir->certify_ok > 0);
 	jsonw_bool(w, "ekcert_present", ir->ekcert_present > 0);
-	json_tri(w, "ekcert_chain_ok", ir->ekcert_chain_ok);
+	/* null when not checked (LOG-EXPORT.md §3), as for a bundle */
+	json_tri(w, "ekcert_chain_ok", rep->identity_checked ? ir->ekcert_chain_ok : -1);
 	jsonw_bool(w, "appliance_id_ok", ir->appliance_id_ok > 0);
 	jsonw_obj_close(w);
 	if (rep->check[LOGEXPORT_OLDER].status != LOGEXPORT_NOT_RUN) {

@@ -110,10 +110,16 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 			goto out;
 		}
 	}
-	if (h.tree_size == 0 || h.tree_size > l.n_records) {
-		r_ = sbx_fail(e, SBX_EVERIFY, "the custody head covers %" PRIu64 " records, the log export"
-		              " only %" PRIu64 ": verify against a newer export", h.tree_size,
-		              l.n_records);
+	if (h.tree_size == 0) {
+		r_ = sbx_fail(e, SBX_EVERIFY, "the custody head covers no record");
+		goto out;
+	}
+	/* Newer than the export: nothing to compare it with, which says
+	 * nothing against either file. */
+	if (h.tree_size > l.n_records) {
+		r_ = sbx_fail(e, SBX_ESTATE, "the custody file is newer than the log export (its head"
+		              " covers %" PRIu64 " records, the export %" PRIu64 "): verify against an"
+		              " export made after the custody file", h.tree_size, l.n_records);
 		goto out;
 	}
 	/* Not among the heads: it is still consistent with the export if it

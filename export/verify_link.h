@@ -17,7 +17,8 @@
 
 /* The head is one of the export's heads (byte for byte), or covers no more
  * records than the export and its root is the Merkle tree of the export's
- * first tree_size records. */
+ * first tree_size records.  SBX_ESTATE: the head covers more records than
+ * the export, so the two cannot be compared (not a verdict on either). */
 int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH_ENCODED_LEN],
                char *what, size_t what_cap, struct sbx_err *e);
 

@@ -54,6 +54,8 @@ struct vr_bundle {
 	int custody_decoded;            /* n_custody and head are set */
 	uint64_t n_custody;
 	struct sth head;
+	int have_first_leaf;            /* custody verified: its first record's leaf */
+	uint64_t first_leaf;
 	struct vr_result check[VR_N_CHECKS];
 };
 

@@ -57,6 +57,7 @@ struct inputs {
 	uint8_t policy_hash[32];
 	uint8_t *log, *since;
 	size_t log_len, since_len;
+	uint64_t log_records;           /* the export's, once it verified */
 };
 
 static void usage(FILE *f)
@@ -274,6 +275,11 @@ static void verify_custody(struct vr_bundle *vb, const struct bundle *b, const c
 		goto out;
 	}
 	vb->head = head;
+	for (size_t k = 0; k < c->n; k++)
+		if (!vb->have_first_leaf || c->rec[k].leaf_index < vb->first_leaf) {
+			vb->first_leaf = c->rec[k].leaf_index;
+			vb->have_first_leaf = 1;
+		}
 	vr_set(&vb->check[VR_CUSTODY], VR_PASS, "%zu record%s of this bundle, each in the log's tree"
 	       " under a tree head of %" PRIu64 " records signed by the box (counter %" PRIu64 ")",
 	       c->n, c->n == 1 ? "" : "s", head.tree_size, head.counter);
@@ -285,7 +291,17 @@ static void verify_custody(struct vr_bundle *vb, const struct bundle *b, const c
 		goto out;
 	}
 	sbx_err_clear(&e);
-	if (vlink_head(in->log, in->log_len, c->head, what, sizeof what, &e) == 0)
+	r = vlink_head(in->log, in->log_len, c->head, what, sizeof what, &e);
+	if (r == SBX_ESTATE) {
+		/* `log export` records itself after writing the file, so a custody
+		 * file exported later is always newer: a matter of order, not of
+		 * evidence.  The report says what to fetch. */
+		vr_set(&vb->check[VR_LOG_HEAD], VR_NOT_RUN, "%s", e.msg);
+		vr_set(&vb->check[VR_LOG_RECORDS], VR_NOT_RUN, "the custody file is newer than the"
+		       " log export");
+		goto out;
+	}
+	if (r == 0)
 		vr_set(&vb->check[VR_LOG_HEAD], VR_PASS, "%s", what);
 	else
 		vr_set(&vb->check[VR_LOG_HEAD], VR_FAIL, "%s", e.msg);
@@ -379,6 +395,13 @@ static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const stru
 		sbx_err_clear(&e);
 		if (vlink_ingest(in->log, in->log_len, vb->id, &vb->m, what, sizeof what, &e) == 0)
 			vr_set(&vb->check[VR_LOG_INGEST], VR_PASS, "%s", what);
+		else if (vb->have_first_leaf && vb->first_leaf >= in->log_records)
+			/* The box's own signed custody file places the sealing after
+			 * the export's end: an older export, not a missing record. */
+			vr_set(&vb->check[VR_LOG_INGEST], VR_NOT_RUN, "the bundle was sealed after this"
+			       " export (its first custody record is leaf %" PRIu64 ", the export holds"
+			       " %" PRIu64 " records): verify against a newer export", vb->first_leaf,
+			       in->log_records);
 		else
 			vr_set(&vb->check[VR_LOG_INGEST], VR_FAIL, "%s", e.msg);
 	}
@@ -456,6 +479,33 @@ static int parse_args(int argc, char **argv, struct opts *o, int *done)
 	return EXIT_VALID;
 }
 
+/* The last line: the verdict on everything, and which part failed. */
+static void print_summary(const struct opts *o, const struct vr_log *l, const struct vr_bundle *vb,
+                          int io, int valid)
+{
+	int bad = 0;
+
+	for (int i = 0; i < o->n_bundles; i++)
+		bad += !vr_bundle_valid(&vb[i]);
+	fputs(io ? "ERROR (incomplete): " : valid ? "VALID: " : "INVALID: ", stdout);
+	if (o->n_bundles > 0 && (valid || io))
+		printf("%d bundle%s", o->n_bundles, o->n_bundles == 1 ? "" : "s");
+	else if (o->n_bundles > 0 && bad == 0)
+		printf("%d bundle%s valid", o->n_bundles, o->n_bundles == 1 ? "" : "s");
+	else if (o->n_bundles > 0)
+		printf("%d of %d bundle%s invalid", bad, o->n_bundles, o->n_bundles == 1 ? "" : "s");
+	if (o->log == NULL) {
+		fputc('\n', stdout);
+		return;
+	}
+	if (o->n_bundles == 0)
+		puts("the log export");
+	else if (valid || io)
+		puts(" and the log export");
+	else
+		printf("; the log export is %s\n", vr_log_valid(l) ? "valid" : "INVALID");
+}
+
 static void print_json(const struct opts *o, const struct inputs *in, const struct vr_log *l,
                        const struct vr_bundle *vb, int valid)
 {
@@ -514,6 +564,7 @@ int main(int argc, char **argv)
 	if (o.log != NULL) {
 		verify_log(&o, &in, l);
 		log_ok = vr_log_valid(l);
+		in.log_records = l->rep.records;
 		valid = valid && log_ok;
 	}
 	for (int i = 0; i < o.n_bundles; i++) {
@@ -535,12 +586,7 @@ int main(int argc, char **argv)
 			if (!o.quiet)
 				fputc('\n', stdout);
 		}
-		fputs(io ? "ERROR (incomplete): " : valid ? "VALID: " : "INVALID: ", stdout);
-		if (o.n_bundles > 0)
-			printf("%d bundle%s%s\n", o.n_bundles, o.n_bundles == 1 ? "" : "s",
-			       o.log != NULL ? " and the log export" : "");
-		else
-			puts("the log export");
+		print_summary(&o, l, vb, io, valid);
 	}
 	for (int i = 0; i < o.n_bundles; i++)
 		if (vb[i].io_error) {

@@ -46,9 +46,9 @@ C="$T/out/$BID.custody"
 # directory, as an auditor would run it; output in $T/NAME.out.
 run_recipe() {
 	local name=$1 bundle=$2 custody=$3; shift 3
-	mkdir -p "$T/audit-$name"
+	mkdir -p "$T/audit-$name" "$T/tmp-$name"
 	(cd "$T/audit-$name" &&
-	 env PATH="$SBX_BIN:$PATH" BUNDLE="$bundle" CUSTODY="$custody" \
+	 env PATH="$SBX_BIN:$PATH" TMPDIR="$T/tmp-$name" BUNDLE="$bundle" CUSTODY="$custody" \
 	     PINNED_KEY="$T/audit-$name/sign.pem" PINNED_ID="$ID" \
 	     PINNED_IDENTITY="$T/audit-$name/box.sbxi" POLICY="$T/policy.conf" "$@" \
 	     sh -eu "$T/recipe.sh") > "$T/$name.out" 2>&1
@@ -69,6 +69,20 @@ check "every custody record's inclusion proof was checked" \
 	grep -q '^ok: custody record 0 is leaf [0-9]* of the signed tree' "$T/good.out"
 check "the custody head's signature was checked" grep -q '^ok: custody head signed by' "$T/good.out"
 check "nothing FAILED" sh -c "! grep -q FAILED '$T/good.out'"
+check "the recipe leaves no scratch directory behind" test -z "$(ls -A "$T/tmp-good")"
+
+# A renamed copy is not judged by its name (as sealbox-verify's 'name' check);
+# a copy named after another bundle id is caught.
+cp "$B" "$T/evidence.sbx"
+run_recipe renamed "$T/evidence.sbx" "$C"
+check "a bundle under another name (evidence.sbx) passes, its name not judged" \
+	sh -c "test $? -eq 0 && grep -q '^ok: bundle id $BID (the file name evidence.sbx is not a bundle id' '$T/renamed.out'"
+OTHER=$(printf '%064d' 0)
+cp "$B" "$T/$OTHER.sbx"
+run_recipe misnamed "$T/$OTHER.sbx" "$C"
+check "a bundle named after another bundle id fails" \
+	sh -c "test $? -ne 0 && grep -q '^FAILED: manifest.json hashes to $BID, the file is named $OTHER.sbx' '$T/misnamed.out'"
+check "...and, failing, still leaves no scratch directory" test -z "$(ls -A "$T/tmp-misnamed")"
 
 # --- tampered copies: the recipe must fail ---------------------------------
 # mutate: makes tampered copies, one per line of stdin, in one python run

@@ -925,8 +925,8 @@ static void test_keep_going(const struct log *l)
 			fclose(f);
 		}
 		CHECK_MSG(txt != NULL && strstr(txt, "custody log export: NOT VERIFIED") != NULL &&
-		          strstr(txt, "signatures   FAIL    tree head 100") != NULL &&
-		          strstr(txt, "roots        FAIL    (500 failures; first: tree head 500") != NULL &&
+		          strstr(txt, "signatures   FAILED  tree head 100") != NULL &&
+		          strstr(txt, "roots        FAILED  (500 failures; first: tree head 500") != NULL &&
 		          strstr(txt, "\"verified\": false") != NULL,
 		          "the reports say NOT VERIFIED and name the failing checks");
 		free(txt);
