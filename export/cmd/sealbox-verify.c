@@ -25,6 +25,7 @@
 #include "export/identity.h"
 #include "export/jsonw.h"
 #include "export/logexport.h"
+#include "export/release.h"
 #include "export/verify_link.h"
 #include "export/verify_report.h"
 
@@ -317,6 +318,34 @@ out:
 	free(buf);
 }
 
+/* An auditor's likeliest mistake is a file of another sealbox kind given as
+ * BUNDLE: its magic says which, and where it goes.  NULL for anything else. */
+static const char *other_kind(const char *path)
+{
+	static const struct { char magic[5]; const char *what; } kinds[] = {
+		{ "SBXL", "this is a custody-log export, not a bundle: pass it with --log" },
+		{ "SBXC", "this is a custody file, not a bundle: put it beside its bundle as"
+		          " <id>.custody, or pass it with --custody" },
+		{ "SBXI", "this is an identity file, not a bundle: pass it with --identity" },
+		{ RELEASE_MAGIC, "this is a release file, not a bundle: sealbox-verify checks the"
+		                 " .sbx beside it; sealbox-open reads the release" },
+	};
+	uint8_t head[4];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, head, sizeof head);
+	close(fd);
+	if (n != (ssize_t)sizeof head)
+		return NULL;
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (memcmp(head, kinds[i].magic, 4) == 0)
+			return kinds[i].what;
+	return NULL;
+}
+
 static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const struct inputs *in,
                           int log_ok)
 {
@@ -339,10 +368,15 @@ static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const stru
 		 * messages start "manifest:"), then the rest. */
 		int stage = strncmp(e.msg, "manifest:", 9) == 0 ? VR_MANIFEST : VR_CONTAINER;
 
+		const char *hint = stage == VR_CONTAINER ? other_kind(vb->path) : NULL;
+
 		if (stage == VR_MANIFEST)
 			vr_set(&vb->check[VR_CONTAINER], VR_PASS, "four entries, names, types and sizes"
 			       " as FORMAT.md section 2 says");
-		vr_set(&vb->check[stage], VR_FAIL, "%s", e.msg);
+		if (hint != NULL)
+			vr_set(&vb->check[stage], VR_FAIL, "%s", hint);
+		else
+			vr_set(&vb->check[stage], VR_FAIL, "%s", e.msg);
 		for (int c = stage + 1; c < VR_N_CHECKS; c++)
 			vr_set(&vb->check[c], VR_NOT_RUN, "the bundle does not open");
 		goto out;

@@ -275,6 +275,22 @@ check "...log-ingest passes, log-head says to fetch a newer export" sh -c "
 	printf '%s' \"\$0\" | grep -Eq '^  ok +log-ingest ' &&
 	printf '%s' \"\$0\" | grep -Eq '^  not run +log-head +.*verify against an export made after the custody file'" "$OUT"
 check "...and the last line says VALID" sh -c "printf '%s\n' \"\$0\" | tail -n 1 | grep -q '^VALID: 1 bundle and the log export\$'" "$OUT"
+# Files of another sealbox kind given in the wrong place.
+expect_exit 1 "a log export given as BUNDLE" "$V" "$T/log2.sbxl"
+check "...says it is a log export and to pass it with --log" \
+	sh -c "printf '%s' \"\$0\" | grep -Eq '^  FAILED +container +this is a custody-log export, not a bundle: pass it with --log'" "$OUT"
+expect_exit 1 "a custody file given as BUNDLE" "$V" "$C"
+check "...says it is a custody file" sh -c "printf '%s' \"\$0\" | grep -q 'this is a custody file, not a bundle'" "$OUT"
+expect_exit 1 "a bundle given as --log" "$V" --log "$B"
+check "...reports no made-up box, records or times" sh -c "
+	printf '%s' \"\$0\" | grep -Eq '^  format +FAILED ' &&
+	! printf '%s' \"\$0\" | grep -Eq '^(appliance id|records):'" "$OUT"
+expect_exit 1 "...and with --json" "$V" --log "$B" --json
+check "...null, not zeros, and ekcert_chain_ok null (never checked)" sh -c "printf '%s' \"\$0\" | python3 -c '
+import json, sys
+l = json.load(sys.stdin)[\"log\"]
+assert l[\"appliance_id\"] is None and l[\"first_time_ms\"] is None, l
+assert l[\"identity\"][\"ekcert_chain_ok\"] is None, l[\"identity\"]'" "$OUT"
 # The last line says which part failed.
 expect_exit 1 "a bad bundle with a good log" "$V" "$T/bad/p.sbx" --log "$T/log2.sbxl"
 check "...the last line names the bundle, and says the log export is valid" sh -c "
