@@ -702,13 +702,30 @@ static int check_older(struct vctx *v)
 	rep->older_heads = orep->heads;
 	rep->have_older_head = orep->have_last_head;
 	rep->older_last_head = orep->last_head;
+	if (r != 0 && orep->check[LOGEXPORT_PIN].status == LOGEXPORT_FAIL) {
+		fail(v, LOGEXPORT_OLDER, r, "the older export is another box's: its identity is not"
+		     " this export's");
+		goto out;
+	}
 	if (r != 0) {
 		fail(v, LOGEXPORT_OLDER, r, "the older export does not verify (%s)", oe.msg);
 		goto out;
 	}
 	if (ol.n_records > l->n_records) {
+		/* Still a failure for the files as given.  When this export is a
+		 * prefix of the "older" one it is simply older: a stale export
+		 * presented as new, or two arguments swapped.  Content cannot tell
+		 * which; the auditor can. */
+		int swapped = !first_difference(v->buf + l->records_off, l->body_len - l->records_off,
+		                                v->o->older + ol.records_off,
+		                                ol.body_len - ol.records_off, l->n_records, 0,
+		                                LOGREC_MAX_ENCODED, &at);
+
 		fail(v, LOGEXPORT_OLDER, SBX_EVERIFY, "the older export has %" PRIu64 " records, this one %"
-		     PRIu64 ": records were removed", ol.n_records, l->n_records);
+		     PRIu64 ": records were removed%s", ol.n_records, l->n_records,
+		     swapped ? " (this export is a prefix of the older one, so it is older than the"
+		               " export verified before; if the two were given the wrong way round,"
+		               " --since takes the one verified before)" : "");
 	} else if (first_difference(v->o->older + ol.records_off, ol.body_len - ol.records_off,
 	                            v->buf + l->records_off, l->body_len - l->records_off,
 	                            ol.n_records, 0, LOGREC_MAX_ENCODED, &at)) {

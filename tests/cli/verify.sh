@@ -156,7 +156,12 @@ PY
 swtpm_start "$T/tpm-b" || fail "second swtpm starts"
 SEALBOX_STATE="$T/state-b" "$SB" init --operator tech9 >/dev/null || fail "init box B"
 SEALBOX_STATE="$T/state-b" "$SB" identity --out "$T/other.sbxi" >/dev/null || fail "identity B"
+SEALBOX_STATE="$T/state-b" "$SB" log export "$T/other.sbxl" --operator auditor9 >/dev/null ||
+	fail "log export B"
 export SEALBOX_TCTI=$TCTI_A
+expect_exit 1 "--since of another box: INVALID" "$V" --log "$T/log2.sbxl" --since "$T/other.sbxl"
+check "...the older check says it is another box's, not that it does not verify" \
+	sh -c "printf '%s' \"\$0\" | grep -Eq '^  older +FAILED +the older export is another box.s: its identity is not this export.s'" "$OUT"
 check "the two boxes differ" sh -c "! cmp -s '$T/box.sbxi' '$T/other.sbxi'"
 expect_exit 1 "--identity of another box: INVALID" "$V" "$B" --identity "$T/other.sbxi"
 check "the pin check fails" sh -c "printf '%s' \"\$0\" | grep -Eq '^  FAILED +pin '" "$OUT"
@@ -255,6 +260,8 @@ check "the log-* checks did not run on an unverified export" \
 expect_exit 1 "--log modified: INVALID" "$V" "$B" --log "$T/log-mod.sbxl" --since "$T/log1.sbxl"
 expect_exit 1 "--since modified: INVALID" "$V" --log "$T/log2.sbxl" --since "$T/log1-mod.sbxl"
 expect_exit 1 "--log older than --since: INVALID" "$V" --log "$T/log1.sbxl" --since "$T/log2.sbxl"
+check "...and the report says this export is older, perhaps given the wrong way round" \
+	sh -c "printf '%s' \"\$0\" | grep -q 'this export is a prefix of the older one, so it is older than the export verified before; if the two were given the wrong way round'" "$OUT"
 # An export older than the bundle cannot hold its records: that is a
 # matter of which files the auditor fetched, not evidence of anything, so
 # the log-* checks say so and do not run.
