@@ -167,8 +167,9 @@ check: deps
 asan:
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=1
 
+# The demo's sample data comes from the reads generator (a test tool).
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/tools/gen_reads
 	$(Q)BUILD=$(BUILD) tests/lib/demo.sh
 
 install: all
