@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "appliance/box.h"
 #include "appliance/cli.h"
@@ -126,8 +127,10 @@ int cmd_ingest(int argc, char **argv, struct cli *g)
 	r = box_open(g->state, g->tcti, BOX_TPM | BOX_WRITE, &b, &e);
 	if (r != 0)
 		goto out;
+	/* Progress only for a person watching: a terminal, and not --json. */
 	r = ingest_batch(b, case_id, (const char *const *)argv + optind, (size_t)(argc - optind),
-	                 operator_id, source, &o, res, &e);
+	                 operator_id, source, &o, !g->json && isatty(STDERR_FILENO) ? stderr : NULL,
+	                 res, &e);
 	if (r != 0)
 		goto out;
 	if (g->json) {

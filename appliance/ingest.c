@@ -11,6 +11,7 @@
 #include "appliance/custody.h"
 #include "appliance/db.h"
 #include "appliance/hold.h"
+#include "appliance/progress.h"
 #include "appliance/reads.h"
 #include "crypto/hash.h"
 #include "crypto/tpm.h"
@@ -26,7 +27,8 @@ struct sink_ctx {
 	const struct bundle_manifest *m;
 	const uint8_t *idb;
 	size_t idlen;
-	uint64_t now, retention_ms, older, n;
+	uint64_t now, retention_ms, older, n, images, image_bytes;
+	struct progress *progress;
 	char jl[READ_LINE_MAX + 1];
 	char csv[READ_LINE_MAX + 1];
 };
@@ -68,6 +70,9 @@ static int on_read(void *arg, const struct read *r, struct sbx_err *e)
 		return sbx_fail(e, SBX_EFORMAT, "read '%s' cannot be serialized", r->vendor_id);
 	rc = bundle_add_read(c->w, c->jl, jlen, c->csv, clen, r->captured_at_ms, r->camera_id, e);
 	c->n++;
+	/* The clock is read once per 4096 reads: a million reads take ~2 s. */
+	if ((c->n & 4095) == 0)
+		progress_show(c->progress, 0, "ingest: %" PRIu64 " reads sealed so far", c->n);
 	return rc;
 }
 
@@ -86,6 +91,10 @@ static int on_image(void *arg, const char *read_id, enum ingest_image_kind kind,
 	if (bundle_image_name(read_id, kind == INGEST_IMAGE_PLATE ? "plate" : "overview",
 	                      magic == READS_IMG_PNG ? "png" : "jpg", path, sizeof path) != 0)
 		return sbx_fail(e, SBX_EFORMAT, "read id '%s' cannot name an image", read_id);
+	c->images++;
+	c->image_bytes += len;
+	progress_show(c->progress, 0, "ingest: %" PRIu64 " reads, %" PRIu64 " images (%" PRIu64
+	              " MB) sealed so far", c->n, c->images, c->image_bytes >> 20);
 	return bundle_add_image(c->w, path, bytes, len, e);
 }
 
@@ -154,8 +163,9 @@ static int record_failure(struct box *b, const char *case_id, const char *operat
 
 int ingest_batch(struct box *b, const char *case_id, const char *const *paths, size_t n,
                  const char *operator_id, const char *source, const struct ingest_opts *o,
-                 struct ingest_result *res, struct sbx_err *e)
+                 FILE *progress_to, struct ingest_result *res, struct sbx_err *e)
 {
+	struct progress pg;
 	struct sink_ctx *c = NULL;
 	struct ingest_sink sink;
 	struct ingest_summary sum;
@@ -170,6 +180,7 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 
 	memset(res, 0, sizeof *res);
 	memset(cek, 0, sizeof cek);
+	progress_init(&pg, progress_to);
 	c = calloc(1, sizeof *c);
 	m = calloc(1, sizeof *m);
 	rec = calloc(1, sizeof *rec);
@@ -206,7 +217,14 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 	sink.ctx = c;
 	sink.on_read = on_read;
 	sink.on_image = on_image;
+	c->progress = &pg;
+	/* The parser reads everything once before the first read arrives. */
+	progress_show(&pg, 1, "ingest: checking the whole export first (nothing is sealed unless"
+	              " all of it is valid)");
 	r = ingest_run(paths, n, o, &sink, &sum, e);
+	if (r == 0)
+		progress_show(&pg, 1, "ingest: %" PRIu64 " reads, %" PRIu64 " images; signing and"
+		              " writing the bundle", c->n, c->images);
 	if (r == 0 && sum.reads == 0)
 		r = sbx_fail(e, SBX_EFORMAT, "the export holds no reads");
 	if (r != 0) {
@@ -264,6 +282,7 @@ int ingest_batch(struct box *b, const char *case_id, const char *const *paths, s
 	if (r == 0 || b->last_append != APPEND_NOT_COMMITTED)
 		sealed = 0;   /* kept: recorded, or for the next start to decide */
 out:
+	progress_end(&pg);
 	if (sealed)
 		unlink(res->path);   /* never a bundle without its record */
 	if (c != NULL && c->w != NULL)

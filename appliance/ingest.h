@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "appliance/box.h"
 #include "appliance/ingest_child.h"
@@ -17,8 +18,9 @@ struct ingest_result {
 	uint64_t older_than_retention;  /* reads kept only because of the hold */
 };
 
+/* progress_to: where to show progress on a terminal (NULL: nowhere). */
 int ingest_batch(struct box *b, const char *case_id, const char *const *paths, size_t n,
                  const char *operator_id, const char *source, const struct ingest_opts *o,
-                 struct ingest_result *res, struct sbx_err *e);
+                 FILE *progress_to, struct ingest_result *res, struct sbx_err *e);
 
 #endif

@@ -39,7 +39,15 @@ check "the bundle id is the SHA-256 of manifest.json" \
 	sh -c "bsdtar -xOf '$S/bundles/$B1.sbx' manifest.json | sha256sum | grep -q '^$B1 '"
 check "no plaintext read in the bundle" sh -c "! grep -qa 'vendor_read_id' '$S/bundles/$B1.sbx'"
 expect_exit 0 "ingest a tar.gz of JSON Lines" "$SB" ingest C-1 "$TGZ" --operator tech1
-expect_exit 0 "ingest a zip" "$SB" ingest C-1 "$ZIP" --operator tech1
+check "...without a terminal, no progress line on stderr" test -z "$ERR"
+# On a terminal (script(1) gives it one) a person sees what the box is doing,
+# and the line is erased before the result is printed.
+script -qec "'$SB' ingest C-1 '$ZIP' --operator tech1" /dev/null > "$T/tty.out" 2>&1
+check "ingest a zip, on a terminal" grep -q 'sealed bundle [0-9a-f]\{64\}' "$T/tty.out"
+check "...shows progress while it works" \
+	grep -q 'ingest: checking the whole export first' "$T/tty.out"
+check "...and erases it: the result starts a clean line" \
+	sh -c "grep -a 'sealed bundle' '$T/tty.out' | grep -q \"\$(printf '\\033\\[K')sealed bundle\""
 expect_exit 0 "bundle list --json" "$SB" bundle list --case C-1 --json
 check "three bundles for the case" test "$(printf '%s' "$OUT" | grep -c '"id"')" -eq 3
 expect_exit 0 "bundle verify --decrypt: the TPM unwraps, every chunk and item authenticates" \
