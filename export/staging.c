@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 
 #include "crypto/hash.h"
 #include "export/atomic.h"
@@ -394,6 +395,207 @@ fail:
 
 /* ---- Items ---------------------------------------------------------------- */
 
+/* ---- The writing thread (item_writer_start_async) ---------------------------- */
+
+#define ASYNC_SLOTS 16
+#define ASYNC_BUF   ((size_t)256 << 10)
+#define ASYNC_NAME  520         /* "images/" + 500 + NUL, with room */
+
+enum { OP_OPEN = 1, OP_DATA };
+
+struct async_op {
+	int kind, slot;
+	int dir;                        /* OP_OPEN: where; name is one component */
+	char name[ASYNC_NAME];
+	char path[ASYNC_NAME];          /* the item path, for messages */
+	size_t len;                     /* OP_DATA: bytes in buf */
+	uint8_t *buf;                   /* ASYNC_BUF bytes, the ring's */
+};
+
+/* Ops posted .. done-1 are queued, op k in q[k % ASYNC_SLOTS]; guarded by
+ * mu.  While the thread runs it alone touches w->fd[]. */
+struct item_async {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct async_op q[ASYNC_SLOTS];
+	uint64_t posted, done;
+	int stop, quit, running;
+	int failed;                     /* the first failure's code; err says why */
+	struct sbx_err err;
+	int opened[ITEM_SLOTS];         /* the main thread's view: a slot has a file */
+	char path[ITEM_SLOTS][ASYNC_NAME];      /* the thread's: what each fd is */
+};
+
+static int async_do(struct item_writer *w, struct item_async *a, const struct async_op *op,
+                    struct sbx_err *e)
+{
+	int k = op->slot;
+
+	if (op->kind == OP_DATA) {
+		if (atomic_write_all(w->fd[k], op->buf, op->len) != 0)
+			return sbx_fail(e, SBX_EIO, "cannot write %s: %s", a->path[k], strerror(errno));
+		return 0;
+	}
+	if (w->fd[k] >= 0) {
+		int c = close(w->fd[k]);
+
+		w->fd[k] = -1;
+		if (c != 0)
+			return sbx_fail(e, SBX_EIO, "cannot write %s: %s", a->path[k], strerror(errno));
+	}
+	memcpy(a->path[k], op->path, sizeof a->path[k]);
+	/* O_EXCL: a second item of the same name fails instead of overwriting. */
+	w->fd[k] = openat(op->dir, op->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	                  0600);
+	if (w->fd[k] < 0)
+		return sbx_fail(e, errno == EEXIST ? SBX_EFORMAT : SBX_EIO, "cannot create %s: %s",
+		                op->path, strerror(errno));
+	return 0;
+}
+
+static void *async_main(void *arg)
+{
+	struct item_writer *w = arg;
+	struct item_async *a = w->async;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		const struct async_op *op;
+
+		while (a->done == a->posted && !a->stop)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->done == a->posted)
+			break;
+		op = &a->q[a->done % ASYNC_SLOTS];
+		/* After a failure, or told to quit, the queue drains unwritten. */
+		if (a->failed == 0 && !a->quit) {
+			struct sbx_err e = { 0 };
+			int r;
+
+			pthread_mutex_unlock(&a->mu);
+			r = async_do(w, a, op, &e);
+			pthread_mutex_lock(&a->mu);
+			if (r != 0 && a->failed == 0) {
+				a->failed = r;
+				a->err = e;
+			}
+		}
+		a->done++;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+int item_writer_start_async(struct item_writer *w)
+{
+	struct item_async *a;
+	sigset_t all, old;
+
+	/* Only for a writer that does no hashing of its own. */
+	if (w->async != NULL || !w->reader_hashes)
+		return 0;
+	a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return 0;
+	for (int i = 0; i < ASYNC_SLOTS; i++) {
+		a->q[i].buf = malloc(ASYNC_BUF);
+		if (a->q[i].buf == NULL)
+			goto fail;
+	}
+	if (pthread_mutex_init(&a->mu, NULL) != 0)
+		goto fail;
+	if (pthread_cond_init(&a->cv, NULL) != 0) {
+		pthread_mutex_destroy(&a->mu);
+		goto fail;
+	}
+	w->async = a;
+	/* Signals stay the main thread's (sealbox-open polls them). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	a->running = pthread_create(&a->th, NULL, async_main, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (a->running)
+		return 0;
+	w->async = NULL;
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+fail:
+	for (int i = 0; i < ASYNC_SLOTS; i++)
+		free(a->q[i].buf);
+	free(a);
+	return 0;
+}
+
+/* The thread's first failure, if any, as this call's. */
+static int async_failure(struct item_async *a, struct sbx_err *e)
+{
+	int r;
+
+	pthread_mutex_lock(&a->mu);
+	r = a->failed;
+	if (r != 0)
+		sbx_fail(e, r, "%s", a->err.msg);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+/* A free op to fill (waits for room); post it with async_post. */
+static struct async_op *async_slot(struct item_async *a)
+{
+	struct async_op *op;
+
+	pthread_mutex_lock(&a->mu);
+	while (a->posted - a->done >= ASYNC_SLOTS)
+		pthread_cond_wait(&a->cv, &a->mu);
+	op = &a->q[a->posted % ASYNC_SLOTS];
+	pthread_mutex_unlock(&a->mu);
+	return op;
+}
+
+static void async_post(struct item_async *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->posted++;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Waits for the thread (quit: dropping what is queued) and frees it; the
+ * fds are the caller's again. */
+static void async_end(struct item_writer *w, int quit)
+{
+	struct item_async *a = w->async;
+
+	if (a == NULL)
+		return;
+	if (a->running) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = 1;
+		a->quit = a->quit || quit;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+		a->running = 0;
+	}
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	/* The ring held plaintext. */
+	for (int i = 0; i < ASYNC_SLOTS; i++) {
+		OPENSSL_cleanse(a->q[i].buf, ASYNC_BUF);
+		free(a->q[i].buf);
+	}
+	OPENSSL_cleanse(a, sizeof *a);
+	free(a);
+	w->async = NULL;
+}
+
+void item_writer_stop(struct item_writer *w)
+{
+	async_end(w, 1);
+}
+
 int item_writer_init(struct item_writer *w, int dirfd)
 {
 	memset(w, 0, sizeof *w);
@@ -477,9 +679,15 @@ int item_writer_begin(void *arg, uint32_t no, const char *path, struct sbx_err *
 	if (k < 2 ? strcmp(path, text[k]) != 0 : (img = image_name(path)) == NULL)
 		return sbx_fail(e, SBX_EFORMAT, "payload: item %u has a path an opener never"
 		                " writes", no);
-	r = close_slot(w, k, e);
-	if (r != 0)
-		return r;
+	if (w->async != NULL) {
+		r = async_failure(w->async, e);
+		if (r != 0)
+			return r;
+	} else {
+		r = close_slot(w, k, e);
+		if (r != 0)
+			return r;
+	}
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 64;
 		struct staging_item *ni = realloc(w->items, cap * sizeof *ni);
@@ -504,6 +712,21 @@ int item_writer_begin(void *arg, uint32_t no, const char *path, struct sbx_err *
 			return sbx_fail(e, SBX_EIO, "cannot open images/: %s", strerror(errno));
 	}
 	dir = img != NULL ? w->imgfd : w->dirfd;
+	if (w->async != NULL) {
+		struct async_op *op = async_slot(w->async);
+
+		op->kind = OP_OPEN;
+		op->slot = k;
+		op->dir = dir;
+		snprintf(op->name, sizeof op->name, "%s", img != NULL ? img : path);
+		snprintf(op->path, sizeof op->path, "%s", path);
+		async_post(w->async);
+		w->async->opened[k] = 1;
+		w->idx[k] = w->n - 1;
+		if (img != NULL)
+			w->images++;
+		return 0;
+	}
 	/* O_EXCL: a second item of the same name fails instead of overwriting. */
 	w->fd[k] = openat(dir, img != NULL ? img : path,
 	                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -522,11 +745,29 @@ int item_writer_data(void *arg, uint32_t no, const uint8_t *p, size_t n, struct 
 	struct staging_item *it;
 	int k = slot_of(no);
 
-	if (w->fd[k] < 0 || w->idx[k] != no)
+	if ((w->async != NULL ? !w->async->opened[k] : w->fd[k] < 0) || w->idx[k] != no)
 		return sbx_fail(e, SBX_EFORMAT, "payload: data for item %u, which is not open", no);
 	it = &w->items[no];
-	if (atomic_write_all(w->fd[k], p, n) != 0)
+	if (w->async != NULL) {
+		int r = async_failure(w->async, e);
+
+		/* A copy goes to the writing thread: p is the reader's buffer. */
+		for (size_t off = 0; r == 0 && off < n; ) {
+			struct async_op *op = async_slot(w->async);
+			size_t len = n - off < ASYNC_BUF ? n - off : ASYNC_BUF;
+
+			op->kind = OP_DATA;
+			op->slot = k;
+			op->len = len;
+			memcpy(op->buf, p + off, len);
+			async_post(w->async);
+			off += len;
+		}
+		if (r != 0)
+			return r;
+	} else if (atomic_write_all(w->fd[k], p, n) != 0) {
 		return sbx_fail(e, SBX_EIO, "cannot write %s: %s", it->path, strerror(errno));
+	}
 	if (!w->reader_hashes && hash_update(w->h[k], p, n) != 0)
 		return sbx_fail(e, SBX_ECRYPTO, "hashing %s failed", it->path);
 	it->size += n;
@@ -564,6 +805,20 @@ int item_writer_finish(struct item_writer *w, struct sbx_err *e)
 {
 	int r = 0;
 
+	if (w->async != NULL) {
+		/* Everything queued is written (or the first failure kept) once
+		 * the thread has drained. */
+		struct item_async *a = w->async;
+
+		pthread_mutex_lock(&a->mu);
+		a->stop = 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+		a->running = 0;
+		r = a->failed != 0 ? sbx_fail(e, a->failed, "%s", a->err.msg) : 0;
+		async_end(w, 0);
+	}
 	for (int k = 0; k < ITEM_SLOTS; k++) {
 		int rk = close_slot(w, k, e);
 
@@ -577,6 +832,7 @@ int item_writer_finish(struct item_writer *w, struct sbx_err *e)
 
 void item_writer_free(struct item_writer *w)
 {
+	async_end(w, 1);
 	for (int k = 0; k < ITEM_SLOTS; k++) {
 		if (w->fd[k] >= 0)
 			close(w->fd[k]);

@@ -8,7 +8,8 @@
  * directory of the staging area, checking each item path again and
  * recording each item's size and SHA-256 (for verification.json): hashed
  * here, or taken from the payload reader, which hashed the very same bytes
- * (item_writer_init_ended).  Core library: libc and crypto/hash. */
+ * (item_writer_init_ended), on a thread of its own if asked
+ * (item_writer_start_async).  Core library: libc, pthreads, crypto/hash. */
 #ifndef SBX_STAGING_H
 #define SBX_STAGING_H
 
@@ -59,6 +60,8 @@ struct staging_item {
  * open files and three running hashes at most. */
 #define ITEM_SLOTS 3
 
+struct item_async;
+
 struct item_writer {
 	int dirfd;              /* where items go (not owned) */
 	int imgfd;              /* dirfd/images, created at the first image */
@@ -69,6 +72,7 @@ struct item_writer {
 	size_t n, cap;
 	uint64_t jsonl_lines, images, bytes;
 	int reader_hashes;      /* item_writer_init_ended: no hashing here */
+	struct item_async *async;       /* item_writer_start_async: the writing thread */
 };
 
 /* dirfd: a directory inside the staging area. */
@@ -88,9 +92,19 @@ int item_writer_init_ended(struct item_writer *w, int dirfd);
  * its size must be what item_writer_data wrote. */
 int item_writer_end(void *arg, uint32_t no, uint64_t size, const uint8_t sha256[static 32],
                     struct sbx_err *e);
-/* After bundle_payload_read (or _open) returned 0: closes the open items;
- * with item_writer_init_ended, fails unless every item had its end. */
+/* After item_writer_init_ended: the files are created and written by a
+ * thread of their own, so that the file system's work overlaps the
+ * decryption (sealbox-open).  The callbacks check, count and queue a copy;
+ * a failure of the thread is returned by the next callback or by finish.
+ * Without a thread (resources) the writer stays synchronous; 0 either way. */
+int item_writer_start_async(struct item_writer *w);
+/* After bundle_payload_read (or _open) returned 0: waits for the writing
+ * thread, closes the open items; with item_writer_init_ended, fails unless
+ * every item had its end. */
 int item_writer_finish(struct item_writer *w, struct sbx_err *e);
+/* Stops the writing thread at once, dropping what it has not written (the
+ * caller removes the staging area); idempotent.  free does it too. */
+void item_writer_stop(struct item_writer *w);
 void item_writer_free(struct item_writer *w);
 
 #endif

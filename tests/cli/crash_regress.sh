@@ -15,11 +15,7 @@ if [ ! -f "$SHIM" ]; then
 	done_testing
 	exit 1
 fi
-PRELOAD=$SHIM
-if asan=$(ldd "$SB" 2>/dev/null | awk '/libasan/ { print $3 }') && [ -n "$asan" ]; then
-	PRELOAD="$asan:$SHIM"
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-fi
+faultshim_preload "$SB"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/sbx-crash.XXXXXX")
 trap 'swtpm_stop "$T/tpm" >/dev/null 2>&1; rm -rf "$T"' EXIT

@@ -336,6 +336,24 @@ for when in staging start; do
 	rm -rf "$T/int"
 done
 
+# ---- a disk that fills up while the files are written ---------------------------
+# The files are written by a thread of their own (item_writer_start_async);
+# its failure must fail the open, name the file, and leave nothing.  The
+# fault shim makes the 20th write of the process (an item file, two items
+# of two bundles in) and every later one fail with ENOSPC.
+faultshim_preload "$OPEN"
+for mode in enospc-sticky eio; do
+	rm -f "$T/hit"
+	expect_exit 2 "writes fail ($mode): the open fails" env LD_PRELOAD="$PRELOAD" \
+		SBX_FAULT_OP=write SBX_FAULT_K=20 SBX_FAULT_MODE="$mode" SBX_FAULT_HIT_FILE="$T/hit" \
+		"$OPEN" "$R/$B1.sbx" "$R/$B2.sbx" --key "$K/alice.key" --out "$T/full"
+	check "...the fault hit an item file in the staging area ($mode)" \
+		grep -Eq ' write .*/\.full\.open-[^/]*/.*(reads\.(jsonl|csv)|images/)' "$T/hit"
+	check "...the error names the file ($mode)" \
+		sh -c "printf '%s' \"\$0\" | grep -Eq 'cannot write [^ ]*(reads|images)'" "$OUT$ERR"
+	check "...nothing written, no staging directory left ($mode)" untouched "$T/full"
+done
+
 # ---- usage ---------------------------------------------------------------------------------
 expect_exit 0 "--help" "$OPEN" --help
 expect_exit 2 "no bundle" "$OPEN" --key "$K/alice.key" --out "$T/u1"

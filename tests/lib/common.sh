@@ -23,6 +23,17 @@ expect_exit() {
 	OUT=$(cat "$o"); ERR=$(cat "$e"); rm -f "$o" "$e"
 	if [ "$rc" -eq "$want" ]; then ok "$d"; else fail "$d (exit $rc, want $want; stderr: $(printf '%s' "$ERR" | head -c 300))"; fi
 }
+# faultshim_preload PROGRAM: sets PRELOAD to what loads the fault shim
+# (tests/faults/faultshim.c) into PROGRAM.  An ASan build needs its runtime
+# first in the list; it then forwards write() and friends to the shim.
+faultshim_preload() {
+	local shim=${SBX_FAULTSHIM:-$SBX_BIN/faults/faultshim.so} asan
+	PRELOAD=$shim
+	if asan=$(ldd "$1" 2>/dev/null | awk '/libasan/ { print $3 }') && [ -n "$asan" ]; then
+		PRELOAD="$asan:$shim"
+		export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+	fi
+}
 done_testing() {
 	echo "# $__n checks, $__failed failed"
 	[ "$__failed" -eq 0 ]
