@@ -74,10 +74,10 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 	struct layout l;
 	struct wire_r r;
 	struct merkle_frontier *fr = NULL;
-	struct sth h, first;
+	struct sth h, first, last;
 	uint8_t root[32];
 	size_t n;
-	int r_ = SBX_EVERIFY, have_first = 0;
+	int r_ = SBX_EVERIFY, have_first = 0, have_last = 0;
 
 	say(what, what_cap, "%s", "");
 	if (sth_decode(head, STH_ENCODED_LEN, &h) != 0) {
@@ -95,6 +95,7 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 		wire_get_bytes32(&r, SIG_MAX_DER, &n);
 		if (p == NULL)
 			break;
+		have_last = sth_decode(p, STH_ENCODED_LEN, &last) == 0;
 		if (!have_first) {
 			have_first = sth_decode(p, STH_ENCODED_LEN, &first) == 0;
 			if (have_first && CRYPTO_memcmp(first.appliance_id, h.appliance_id, 32) != 0) {
@@ -112,6 +113,17 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 	}
 	if (h.tree_size == 0) {
 		r_ = sbx_fail(e, SBX_EVERIFY, "the custody head covers no record");
+		goto out;
+	}
+	/* A head that covers more records than the export but is behind the
+	 * export's last head (a lower counter, an earlier time) is not newer:
+	 * the box signed a longer history and the export has lost it. */
+	if (h.tree_size > l.n_records && have_last &&
+	    (h.counter < last.counter || h.timestamp_ms < last.timestamp_ms)) {
+		r_ = sbx_fail(e, SBX_EVERIFY, "the custody head covers %" PRIu64 " records (counter %"
+		              PRIu64 "), but the export's later head (counter %" PRIu64 ") covers only %"
+		              PRIu64 ": the log was rolled back or forked", h.tree_size, h.counter,
+		              last.counter, l.n_records);
 		goto out;
 	}
 	/* Newer than the export: nothing to compare it with, which says
@@ -162,25 +174,32 @@ out:
 }
 
 int vlink_records(const uint8_t *exp, size_t exp_len, const struct bundle_custody *c,
-                  char *what, size_t what_cap, struct sbx_err *e)
+                  int within, size_t *beyond, char *what, size_t what_cap, struct sbx_err *e)
 {
 	struct layout l;
 	struct wire_r r;
-	size_t matched = 0;
+	size_t matched = 0, want = 0;
 	int rc;
 
 	say(what, what_cap, "%s", "");
+	*beyond = 0;
 	rc = walk(exp, exp_len, &l, e);
 	if (rc != 0)
 		return rc;
-	for (size_t k = 0; k < c->n; k++)
-		if (c->rec[k].leaf_index >= l.n_records)
+	for (size_t k = 0; k < c->n; k++) {
+		if (c->rec[k].leaf_index < l.n_records) {
+			want++;
+		} else if (within) {
+			(*beyond)++;
+		} else {
 			return sbx_fail(e, SBX_EVERIFY, "custody record %zu is at leaf %" PRIu64
 			                ", beyond the export's %" PRIu64 " records", k + 1,
 			                c->rec[k].leaf_index, l.n_records);
+		}
+	}
 	wire_r_init(&r, exp, exp_len - EXPORT_TRAILER);
 	r.off = l.records_off;
-	for (uint64_t i = 0; i < l.n_records && matched < c->n; i++) {
+	for (uint64_t i = 0; i < l.n_records && matched < want; i++) {
 		size_t n;
 		const uint8_t *p = wire_get_bytes32(&r, LOGREC_MAX_ENCODED, &n);
 
@@ -195,11 +214,11 @@ int vlink_records(const uint8_t *exp, size_t exp_len, const struct bundle_custod
 			matched++;
 		}
 	}
-	if (matched != c->n)
+	if (matched != want)
 		return sbx_fail(e, SBX_EVERIFY, "only %zu of %zu custody records found in the export",
-		                matched, c->n);
+		                matched, want);
 	say(what, what_cap, "%zu custody record%s identical to the export's at the same index%s",
-	    c->n, c->n == 1 ? "" : "s", c->n == 1 ? "" : "es");
+	    want, want == 1 ? "" : "s", want == 1 ? "" : "es");
 	return 0;
 }
 
@@ -255,7 +274,9 @@ int vlink_ingest(const uint8_t *exp, size_t exp_len, const uint8_t bundle_id[sta
 		}
 	}
 	if (found == 0) {
-		rc = sbx_fail(e, SBX_EVERIFY, "no ingest record for this bundle among the export's %"
+		/* SBX_ENOENT: the caller may know the export to be older than
+		 * the sealing; every other failure is a contradiction. */
+		rc = sbx_fail(e, SBX_ENOENT, "no ingest record for this bundle among the export's %"
 		              PRIu64 " records", l.n_records);
 		goto out;
 	}

@@ -18,17 +18,22 @@
 /* The head is one of the export's heads (byte for byte), or covers no more
  * records than the export and its root is the Merkle tree of the export's
  * first tree_size records.  SBX_ESTATE: the head covers more records than
- * the export, so the two cannot be compared (not a verdict on either). */
+ * the export and is not behind the export's last head (counter, time), so
+ * the two cannot be compared (not a verdict on either); a head covering
+ * more records but behind the last head fails (a rolled-back or forked
+ * log). */
 int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH_ENCODED_LEN],
                char *what, size_t what_cap, struct sbx_err *e);
 
 /* Every custody record is byte for byte the export's record at its
- * leaf_index. */
+ * leaf_index.  within: records beyond the export's end (a custody head
+ * newer than the export) are counted in *beyond instead of failing; the
+ * others are still compared. */
 int vlink_records(const uint8_t *exp, size_t exp_len, const struct bundle_custody *c,
-                  char *what, size_t what_cap, struct sbx_err *e);
+                  int within, size_t *beyond, char *what, size_t what_cap, struct sbx_err *e);
 
 /* The export holds exactly one successful ingest record naming bundle_id,
- * for the manifest's case and policy. */
+ * for the manifest's case and policy.  SBX_ENOENT when it holds none. */
 int vlink_ingest(const uint8_t *exp, size_t exp_len, const uint8_t bundle_id[static 32],
                  const struct bundle_manifest *m, char *what, size_t what_cap,
                  struct sbx_err *e);

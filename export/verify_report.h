@@ -54,8 +54,9 @@ struct vr_bundle {
 	int custody_decoded;            /* n_custody and head are set */
 	uint64_t n_custody;
 	struct sth head;
-	int have_first_leaf;            /* custody verified: its first record's leaf */
-	uint64_t first_leaf;
+	int have_ingest_leaf;           /* the verified custody file holds this bundle's */
+	uint64_t ingest_leaf;           /* ingest record, at this leaf */
+	int custody_newer;              /* its head is newer than the log export */
 	struct vr_result check[VR_N_CHECKS];
 };
 

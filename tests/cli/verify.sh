@@ -281,7 +281,8 @@ expect_exit 0 "a custody file exported after the log export: VALID" \
 check "...log-ingest passes, log-head says to fetch a newer export" sh -c "
 	printf '%s' \"\$0\" | grep -Eq '^  ok +log-ingest ' &&
 	printf '%s' \"\$0\" | grep -Eq '^  not run +log-head +.*verify against an export made after the custody file'" "$OUT"
-check "...and the last line says VALID" sh -c "printf '%s\n' \"\$0\" | tail -n 1 | grep -q '^VALID: 1 bundle and the log export\$'" "$OUT"
+check "...and the last line says VALID, and that the bundle is not tied to the export" \
+	sh -c "printf '%s\n' \"\$0\" | tail -n 1 | grep -qx 'VALID: 1 bundle and the log export (1 not tied to it: custody file newer than the export)'" "$OUT"
 # Files of another sealbox kind given in the wrong place.
 expect_exit 1 "a log export given as BUNDLE" "$V" "$T/log2.sbxl"
 check "...says it is a log export and to pass it with --log" \
@@ -339,6 +340,59 @@ expect_exit 2 "an option given twice" "$V" "$B" --policy "$T/policy.conf" --poli
 expect_exit 0 "--help" "$V" --help
 check "--help shows the usage" sh -c "printf '%s' \"\$0\" | grep -q '^usage: sealbox-verify'" "$OUT"
 expect_exit 0 "--version" "$V" --version
+
+# --- a custody file that is newer than the export only in appearance -------------
+# (found by a security review) Only a custody head that is truly newer may
+# make the log-* checks "not run"; a pruned custody file or a rolled-back
+# log must still fail.
+#
+# A custody file without its ingest record: 'bundle verify --decrypt' logs a
+# view of the bundle, so the custody file holds the ingest and the view;
+# dropping the ingest keeps a file that verifies record by record.
+"$SB" bundle verify "$BID" --decrypt --operator auditor1 >/dev/null || fail "bundle verify --decrypt"
+mkdir -p "$T/pruned"
+"$SB" bundle export "$BID" --out "$T/pruned" >/dev/null || fail "bundle export with the view"
+python3 - "$T/pruned/$BID.custody" <<'PY' || fail "prune the custody file"
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack(">I", b[37:41])[0]
+assert n >= 2, n
+off, recs = 41, []
+for _ in range(n):
+    start = off
+    (l,) = struct.unpack(">I", b[off:off + 4]); off += 4 + l + 8
+    off += 1 + 32 * b[off]
+    recs.append(b[start:off])
+assert b"ingest" in recs[0], "the first record is the ingest"
+open(sys.argv[1], "wb").write(b[:37] + struct.pack(">I", n - 1) + b"".join(recs[1:]) + b[off:])
+PY
+expect_exit 1 "a custody file without its ingest record, against an export from before the bundle" \
+	"$V" "$T/pruned/$BID.sbx" --log "$T/log0.sbxl"
+check "...log-ingest FAILED: nothing in the verified custody file places the sealing after the export" \
+	sh -c "printf '%s' \"\$0\" | grep -Eq '^  FAILED +log-ingest '" "$OUT"
+expect_exit 0 "...while the unedited custody file against the same export is VALID (not tied)" \
+	"$V" "$T/out-later/$BID.sbx" --log "$T/log0.sbxl"
+
+# A rolled-back log: a bundle sealed and exported (its custody head covering
+# many records), then the database restored to an older copy, the alarm
+# cleared by the auditor (the counter moves on) and the log exported.  The
+# custody head covers more records than that export, but the export's last
+# head is later: the history the custody file shows was lost.
+cp "$T/state/sealbox.db" "$T/older.db"
+"$SB" ingest C-1 "$T/in/reads.csv" --operator tech1 --source again >/dev/null || fail "ingest 2"
+BN=$(sqlite3 "$T/state/sealbox.db" "SELECT id FROM bundles ORDER BY record_seq DESC LIMIT 1")
+for _ in 1 2 3 4 5 6; do "$SB" log checkpoint --operator auditor1 >/dev/null || fail "checkpoint"; done
+mkdir -p "$T/lost"
+"$SB" bundle export "$BN" --out "$T/lost" >/dev/null || fail "bundle export before the restore"
+cp "$T/older.db" "$T/state/sealbox.db"
+"$SB" log checkpoint --operator auditor1 >/dev/null 2>&1   # meets the alarm (exit 8)
+"$SB" alarm clear --operator auditor1 --reason "test: restored on purpose" >/dev/null ||
+	fail "alarm clear"
+"$SB" log export "$T/log-after.sbxl" --operator auditor1 >/dev/null || fail "log export after"
+expect_exit 1 "a custody head covering more records than a later export of a rolled-back log: INVALID" \
+	"$V" "$T/lost/$BN.sbx" --log "$T/log-after.sbxl"
+check "...log-head FAILED: rolled back or forked" \
+	sh -c "printf '%s' \"\$0\" | grep -Eq '^  FAILED +log-head +.*the log was rolled back or forked'" "$OUT"
 
 # The recipient program links no appliance library.
 check "sealbox-verify links no tpm2-tss, SQLite or libgpiod" \
