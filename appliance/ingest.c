@@ -11,7 +11,7 @@
 #include "appliance/custody.h"
 #include "appliance/db.h"
 #include "appliance/hold.h"
-#include "appliance/progress.h"
+#include "export/progress.h"
 #include "appliance/reads.h"
 #include "crypto/hash.h"
 #include "crypto/tpm.h"

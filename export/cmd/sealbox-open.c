@@ -38,6 +38,7 @@
 #include "export/keyfile.h"
 #include "export/logrec.h"
 #include "export/open_report.h"
+#include "export/progress.h"
 #include "export/release.h"
 #include "export/staging.h"
 #include "export/verify_report.h"
@@ -72,6 +73,8 @@ struct ctx {
 	int *have_cek;
 	int *ct_pending;                /* ciphertext check not yet run */
 	sigset_t watch;                 /* signals that cancel, blocked meanwhile */
+	struct progress pg;             /* on a terminal, while decrypting */
+	uint64_t pg_done, pg_total;
 };
 
 static void usage(FILE *f)
@@ -454,6 +457,8 @@ out:
 struct sink_ctx {
 	struct item_writer *w;
 	const sigset_t *watch;
+	struct progress *pg;
+	uint64_t done, total;           /* plaintext bytes, of all bundles */
 };
 
 static int interrupted(const sigset_t *watch)
@@ -483,6 +488,10 @@ static int sink_data(void *arg, uint32_t no, const uint8_t *p, size_t n, struct 
 
 	if (interrupted(s->watch))
 		return sbx_fail(e, SBX_ECANCELED, "interrupted");
+	s->done += n;
+	progress_show(s->pg, 0, "sealbox-open: %" PRIu64 " of %" PRIu64 " MB decrypted and"
+	              " checked (%u %%)", s->done >> 20, s->total >> 20,
+	              s->total > 0 ? (unsigned)(s->done * 100 / s->total) : 100u);
 	return item_writer_data(s->w, no, p, n, e);
 }
 
@@ -519,7 +528,7 @@ static void check_contents(struct or_bundle *ob)
 static int decrypt_one(struct ctx *c, size_t i)
 {
 	struct or_bundle *ob = &c->run.b[i];
-	struct sink_ctx sc = { &ob->items, &c->watch };
+	struct sink_ctx sc = { &ob->items, &c->watch, &c->pg, c->pg_done, c->pg_total };
 	struct bundle_item_sink sink = { &sc, sink_begin, sink_data };
 	struct sbx_err e = { 0 };
 	int dirfd, ct_ok = -1, r;
@@ -543,6 +552,7 @@ static int decrypt_one(struct ctx *c, size_t i)
 		return SBX_EIO;
 	}
 	r = bundle_payload_open(c->bd[i], c->cek[i], &sink, sink_end, &ct_ok, &e);
+	c->pg_done = sc.done;
 	if (r == 0 && ct_ok != 1)
 		r = sbx_fail(&e, SBX_EVERIFY, "internal: the payload passed without its ciphertext"
 		             " check");
@@ -796,6 +806,10 @@ int main(int argc, char **argv)
 			snprintf(c.run.failure, sizeof c.run.failure, "%s", e.msg);
 		}
 	}
+	/* Progress for a person watching: a terminal, not --json or --quiet. */
+	progress_init(&c.pg, !c.o.json && !c.o.quiet && isatty(STDERR_FILENO) ? stderr : NULL);
+	for (size_t i = 0; i < c.run.n; i++)
+		c.pg_total += c.run.b[i].opened ? c.run.b[i].m.plaintext_bytes : 0;
 	for (size_t i = 0; i < c.run.n; i++) {
 		struct or_bundle *ob = &c.run.b[i];
 
@@ -816,6 +830,7 @@ int main(int argc, char **argv)
 		else if (r != 0)
 			valid = 0;
 	}
+	progress_end(&c.pg);
 	canceled = canceled || interrupted(&c.watch);
 	/* Every check of every bundle, the ciphertext's included, or nothing. */
 	for (size_t i = 0; i < c.run.n; i++)

@@ -139,6 +139,18 @@ expect_exit 2 "a non-empty DIR is refused" "$OPEN" "$R/$B1.sbx" --key "$K/alice.
 check "and left exactly as it was" test "$before" = "$(cd "$O" && find . -type f | sort | xargs sha256sum)"
 mkdir "$T/empty"
 expect_exit 0 "an existing empty DIR is used" "$OPEN" "$R/$B1.sbx" --key "$K/alice.key" --out "$T/empty"
+check "...without a terminal, nothing on stderr" test -z "$ERR"
+# On a terminal (script(1) gives it one) the decryption shows its progress
+# on one line, erased before the report.
+script -qec "'$OPEN' '$R/$B1.sbx' --key '$K/alice.key' --out '$T/tty-out'" /dev/null > "$T/tty.txt" 2>&1
+check "on a terminal: opened, with a progress line while decrypting" sh -c "
+	grep -q 'OPENED: 1 bundle' '$T/tty.txt' && grep -Eq 'sealbox-open: [0-9]+ of [0-9]+ MB decrypted and checked' '$T/tty.txt'"
+check "...erased before the report" $PY - "$T/tty.txt" <<'EOF'
+import sys
+t = open(sys.argv[1], "rb").read()
+last = t.rindex(b"decrypted and checked")
+assert t.index(b"\r\033[K", last) < t.index(b"OPENED", last), t[last:last + 80]
+EOF
 check "a second open gives the same files" sh -c "cmp '$O/reads.jsonl' '$T/empty/reads.jsonl' && cmp '$O/reads.csv' '$T/empty/reads.csv'"
 expect_exit 2 "a DIR whose parent does not exist is refused" \
 	"$OPEN" "$R/$B1.sbx" --key "$K/alice.key" --out "$T/nope/out"

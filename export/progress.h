@@ -1,7 +1,8 @@
 /* A one-line progress report on a terminal, for work that takes minutes
  * (an export of tens of GB): rewritten in place at most twice a second,
  * erased when the work ends, so that the result lines stay as they are.
- * Off (f NULL) unless the caller's stderr is a terminal and no --json. */
+ * Off (f NULL) unless the caller's stderr is a terminal and no --json.
+ * Core library (sealbox ingest, sealbox-open): libc only. */
 #ifndef SBX_PROGRESS_H
 #define SBX_PROGRESS_H
 

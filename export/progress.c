@@ -1,4 +1,4 @@
-#include "appliance/progress.h"
+#include "export/progress.h"
 
 #include <stdarg.h>
 #include <time.h>
