@@ -48,8 +48,8 @@ int cli_usage(const struct cli *g, const char *fmt, ...) __attribute__((format(p
 int cli_unknown_verb(const char *group, const char *verb);
 /* A getopt_long error as one usage line: call it for the ':' (missing
  * argument; the optstring must start with ':') and '?' returns, with the
- * argv that getopt_long was given.  Sets opterr = 0 first in callers so
- * that getopt's own messages never mix in. */
+ * argv that getopt_long was given.  main() sets opterr = 0 once, so that
+ * getopt's own messages never mix in. */
 int cli_opt_error(const struct cli *g, int c, char *const *argv);
 
 /* Identifier syntax (sealbox(1) "IDENTIFIERS"): 0 if valid. */

@@ -50,7 +50,6 @@ int cmd_alarm(int argc, char **argv, struct cli *g)
 	if (strcmp(verb, "show") != 0 && strcmp(verb, "clear") != 0)
 		return cli_unknown_verb("alarm", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

@@ -229,7 +229,6 @@ int cmd_bundle(int argc, char **argv, struct cli *g)
 	    strcmp(verb, "verify") != 0)
 		return cli_unknown_verb("bundle", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

@@ -40,9 +40,9 @@ static int count_purged(void *arg, const struct bundle_row *row)
 	return 0;
 }
 
-/* A hold as JSON; after a close, with what it purged ("purged"). */
-static void hold_json_purged(struct jsonw *w, const struct hold *h, uint64_t now,
-                             const struct purged *p)
+/* A hold as JSON; after a close (p set), with what it purged. */
+static void hold_json(struct jsonw *w, const struct hold *h, uint64_t now,
+                      const struct purged *p)
 {
 	jsonw_obj_open(w, NULL);
 	jsonw_str(w, "case", h->case_id);
@@ -69,11 +69,6 @@ static void hold_json_purged(struct jsonw *w, const struct hold *h, uint64_t now
 	jsonw_obj_close(w);
 }
 
-static void hold_json(struct jsonw *w, const struct hold *h, uint64_t now)
-{
-	hold_json_purged(w, h, now, NULL);
-}
-
 struct list_ctx {
 	struct jsonw w;
 	int json;
@@ -88,7 +83,7 @@ static int list_one(void *arg, const struct hold *h)
 
 	c->n++;
 	if (c->json) {
-		hold_json(&c->w, h, c->now);
+		hold_json(&c->w, h, c->now, NULL);
 		return 0;
 	}
 	if (c->n == 1)
@@ -144,7 +139,6 @@ int cmd_hold(int argc, char **argv, struct cli *g)
 	    strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0)
 		return cli_unknown_verb("hold", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
@@ -210,7 +204,7 @@ int cmd_hold(int argc, char **argv, struct cli *g)
 			if (r != 0)
 				goto out;
 			if (g->json) {
-				hold_json(&lc.w, &h, lc.now);
+				hold_json(&lc.w, &h, lc.now, NULL);
 			} else {
 				char t1[32], t2[32];
 
@@ -253,7 +247,7 @@ int cmd_hold(int argc, char **argv, struct cli *g)
 				struct jsonw w;
 
 				jsonw_init(&w, stdout);
-				hold_json_purged(&w, &h, box_now_ms(), closing ? &pc : NULL);
+				hold_json(&w, &h, box_now_ms(), closing ? &pc : NULL);
 			} else if (closing) {
 				printf("close: case %s closed; %" PRIu64 " bundle(s) with %" PRIu64
 				       " read(s) purged (content keys destroyed, files deleted)\n",

@@ -111,7 +111,6 @@ int cmd_identity(int argc, char **argv, struct cli *g)
 
 	g->prog = "sealbox identity";
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

@@ -69,7 +69,6 @@ int cmd_ingest(int argc, char **argv, struct cli *g)
 	g->prog = "sealbox ingest";
 	ingest_opts_default(&o);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

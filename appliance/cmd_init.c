@@ -135,7 +135,6 @@ int cmd_init(int argc, char **argv, struct cli *g)
 
 	g->prog = "sealbox init";
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

@@ -188,7 +188,6 @@ int cmd_log(int argc, char **argv, struct cli *g)
 	    strcmp(verb, "checkpoint") != 0)
 		return cli_unknown_verb("log", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;
@@ -267,11 +266,11 @@ int cmd_log(int argc, char **argv, struct cli *g)
 			jsonw_obj_close(&w);
 			fputc('\n', stdout);
 		} else if (r == 0) {
-			printf("exported the custody log to %s (%" PRIu64 " records, SHA-256 ", path,
-			       xi.records);
-			for (int i = 0; i < 32; i++)
-				printf("%02x", xi.sha256[i]);
-			printf(")\n");
+			char hex[65];
+
+			hash_hex(xi.sha256, 32, hex);
+			printf("exported the custody log to %s (%" PRIu64 " records, SHA-256 %s)\n", path,
+			       xi.records, hex);
 		}
 	} else {
 		struct logrec *rec = calloc(1, sizeof *rec);

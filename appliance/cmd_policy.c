@@ -156,7 +156,6 @@ int cmd_policy(int argc, char **argv, struct cli *g)
 	if (strcmp(verb, "show") != 0 && strcmp(verb, "set") != 0)
 		return cli_unknown_verb("policy", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

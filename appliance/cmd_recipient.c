@@ -157,7 +157,6 @@ int cmd_recipient(int argc, char **argv, struct cli *g)
 	    strcmp(verb, "remove") != 0)
 		return cli_unknown_verb("recipient", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

@@ -52,7 +52,6 @@ int cmd_release(int argc, char **argv, struct cli *g)
 
 	g->prog = "sealbox release";
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

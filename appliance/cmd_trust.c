@@ -209,7 +209,6 @@ int cmd_trust(int argc, char **argv, struct cli *g)
 	if (strcmp(verb, "add") != 0 && strcmp(verb, "crl") != 0 && strcmp(verb, "list") != 0)
 		return cli_unknown_verb("trust", verb);
 	optind = 0;
-	opterr = 0;
 	while ((c = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
 		if (cli_common_opt(g, c, optarg))
 			continue;

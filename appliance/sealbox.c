@@ -1,4 +1,5 @@
 /* sealbox: the appliance's command line.  See sealbox(1). */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
+	/* The commands word getopt's errors themselves (cli_opt_error): one
+	 * line, prefixed by the command. */
+	opterr = 0;
 	for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
 		int rc;
 

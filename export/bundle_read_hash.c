@@ -1,11 +1,11 @@
 #include "export/bundle_read_hash.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 #include "crypto/err.h"
 #include "crypto/hash.h"
+#include "export/worker.h"
 
 struct piece {
 	const uint8_t *p;
@@ -61,7 +61,6 @@ static void *worker_main(void *arg)
 /* 1 if the worker runs; 0 leaves h inline. */
 static int start_worker(struct readhash *h)
 {
-	sigset_t all, old;
 	int started;
 
 	if (pthread_mutex_init(&h->mu, NULL) != 0)
@@ -70,12 +69,7 @@ static int start_worker(struct readhash *h)
 		pthread_mutex_destroy(&h->mu);
 		return 0;
 	}
-	/* Signals stay the reading thread's business (sealbox-open blocks
-	 * and polls them): the worker never takes one. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	started = pthread_create(&h->th, NULL, worker_main, h) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	started = worker_start(&h->th, worker_main, h);
 	if (!started) {
 		pthread_cond_destroy(&h->cv);
 		pthread_mutex_destroy(&h->mu);

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "crypto/hash.h"
 #include "export/atomic.h"
+#include "export/worker.h"
 
 /* Our own tree is at most staging/<bundle>/images/<file>. */
 #define MAX_DEPTH 4
@@ -67,8 +67,6 @@ static void *flusher_main(void *arg)
 /* Without a thread (resources), the commit's syncfs does it all. */
 static void flusher_start(struct staging *s)
 {
-	sigset_t all, old;
-
 	/* A file description of its own, not a dup: syncfs reports a
 	 * write-back error once per open file (errseq), and the flusher must
 	 * not consume the error the commit's syncfs on s->fd has to see. */
@@ -81,11 +79,7 @@ static void flusher_start(struct staging *s)
 		pthread_mutex_destroy(&s->mu);
 		goto fail;
 	}
-	/* Signals stay the main thread's (sealbox-open polls them). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	s->flushing = pthread_create(&s->flusher, NULL, flusher_main, s) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	s->flushing = worker_start(&s->flusher, flusher_main, s);
 	if (s->flushing)
 		return;
 	pthread_cond_destroy(&s->cv);
@@ -427,6 +421,18 @@ struct item_async {
 	char path[ITEM_SLOTS][ASYNC_NAME];      /* the thread's: what each fd is */
 };
 
+/* Creates item file `name` in dir: O_EXCL, so that a second item of the
+ * same name fails (a format error) instead of overwriting; O_NOFOLLOW. */
+static int create_item(int dir, const char *name, const char *path, int *fd,
+                       struct sbx_err *e)
+{
+	*fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return sbx_fail(e, errno == EEXIST ? SBX_EFORMAT : SBX_EIO, "cannot create %s: %s",
+		                path, strerror(errno));
+	return 0;
+}
+
 static int async_do(struct item_writer *w, struct item_async *a, const struct async_op *op,
                     struct sbx_err *e)
 {
@@ -445,13 +451,7 @@ static int async_do(struct item_writer *w, struct item_async *a, const struct as
 			return sbx_fail(e, SBX_EIO, "cannot write %s: %s", a->path[k], strerror(errno));
 	}
 	memcpy(a->path[k], op->path, sizeof a->path[k]);
-	/* O_EXCL: a second item of the same name fails instead of overwriting. */
-	w->fd[k] = openat(op->dir, op->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	                  0600);
-	if (w->fd[k] < 0)
-		return sbx_fail(e, errno == EEXIST ? SBX_EFORMAT : SBX_EIO, "cannot create %s: %s",
-		                op->path, strerror(errno));
-	return 0;
+	return create_item(op->dir, op->name, op->path, &w->fd[k], e);
 }
 
 static void *async_main(void *arg)
@@ -491,7 +491,6 @@ static void *async_main(void *arg)
 int item_writer_start_async(struct item_writer *w)
 {
 	struct item_async *a;
-	sigset_t all, old;
 
 	/* Only for a writer that does no hashing of its own. */
 	if (w->async != NULL || !w->reader_hashes)
@@ -511,11 +510,7 @@ int item_writer_start_async(struct item_writer *w)
 		goto fail;
 	}
 	w->async = a;
-	/* Signals stay the main thread's (sealbox-open polls them). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	a->running = pthread_create(&a->th, NULL, async_main, w) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	a->running = worker_start(&a->th, async_main, w);
 	if (a->running)
 		return 0;
 	w->async = NULL;
@@ -562,14 +557,16 @@ static void async_post(struct item_async *a)
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* Waits for the thread (quit: dropping what is queued) and frees it; the
- * fds are the caller's again. */
-static void async_end(struct item_writer *w, int quit)
+/* Waits for the thread (quit: dropping what is queued; else writing it all)
+ * and frees it; the fds are the caller's again.  Returns the thread's first
+ * failure, said in e if given. */
+static int async_end(struct item_writer *w, int quit, struct sbx_err *e)
 {
 	struct item_async *a = w->async;
+	int r;
 
 	if (a == NULL)
-		return;
+		return 0;
 	if (a->running) {
 		pthread_mutex_lock(&a->mu);
 		a->stop = 1;
@@ -579,6 +576,9 @@ static void async_end(struct item_writer *w, int quit)
 		pthread_join(a->th, NULL);
 		a->running = 0;
 	}
+	r = a->failed;
+	if (r != 0 && e != NULL)
+		sbx_fail(e, r, "%s", a->err.msg);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	/* The ring held plaintext. */
@@ -589,11 +589,12 @@ static void async_end(struct item_writer *w, int quit)
 	OPENSSL_cleanse(a, sizeof *a);
 	free(a);
 	w->async = NULL;
+	return r;
 }
 
 void item_writer_stop(struct item_writer *w)
 {
-	async_end(w, 1);
+	(void)async_end(w, 1, NULL);
 }
 
 int item_writer_init(struct item_writer *w, int dirfd)
@@ -727,12 +728,9 @@ int item_writer_begin(void *arg, uint32_t no, const char *path, struct sbx_err *
 			w->images++;
 		return 0;
 	}
-	/* O_EXCL: a second item of the same name fails instead of overwriting. */
-	w->fd[k] = openat(dir, img != NULL ? img : path,
-	                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (w->fd[k] < 0)
-		return sbx_fail(e, errno == EEXIST ? SBX_EFORMAT : SBX_EIO, "cannot create %s: %s",
-		                path, strerror(errno));
+	r = create_item(dir, img != NULL ? img : path, path, &w->fd[k], e);
+	if (r != 0)
+		return r;
 	w->idx[k] = w->n - 1;
 	if (img != NULL)
 		w->images++;
@@ -803,22 +801,9 @@ int item_writer_end(void *arg, uint32_t no, uint64_t size, const uint8_t sha256[
 
 int item_writer_finish(struct item_writer *w, struct sbx_err *e)
 {
-	int r = 0;
-
-	if (w->async != NULL) {
-		/* Everything queued is written (or the first failure kept) once
-		 * the thread has drained. */
-		struct item_async *a = w->async;
-
-		pthread_mutex_lock(&a->mu);
-		a->stop = 1;
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(a->th, NULL);
-		a->running = 0;
-		r = a->failed != 0 ? sbx_fail(e, a->failed, "%s", a->err.msg) : 0;
-		async_end(w, 0);
-	}
+	/* Everything queued is written (or the first failure kept) once the
+	 * thread has drained. */
+	int r = async_end(w, 0, e);
 	for (int k = 0; k < ITEM_SLOTS; k++) {
 		int rk = close_slot(w, k, e);
 
@@ -832,7 +817,7 @@ int item_writer_finish(struct item_writer *w, struct sbx_err *e)
 
 void item_writer_free(struct item_writer *w)
 {
-	async_end(w, 1);
+	item_writer_stop(w);
 	for (int k = 0; k < ITEM_SLOTS; k++) {
 		if (w->fd[k] >= 0)
 			close(w->fd[k]);

@@ -75,9 +75,10 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 	struct wire_r r;
 	struct merkle_frontier *fr = NULL;
 	struct sth h, first, last;
+	const uint8_t *lastp = NULL;
 	uint8_t root[32];
 	size_t n;
-	int r_ = SBX_EVERIFY, have_first = 0, have_last = 0;
+	int r_ = SBX_EVERIFY, have_first = 0;
 
 	say(what, what_cap, "%s", "");
 	if (sth_decode(head, STH_ENCODED_LEN, &h) != 0) {
@@ -95,7 +96,7 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 		wire_get_bytes32(&r, SIG_MAX_DER, &n);
 		if (p == NULL)
 			break;
-		have_last = sth_decode(p, STH_ENCODED_LEN, &last) == 0;
+		lastp = p;
 		if (!have_first) {
 			have_first = sth_decode(p, STH_ENCODED_LEN, &first) == 0;
 			if (have_first && CRYPTO_memcmp(first.appliance_id, h.appliance_id, 32) != 0) {
@@ -118,7 +119,8 @@ int vlink_head(const uint8_t *exp, size_t exp_len, const uint8_t head[static STH
 	/* A head that covers more records than the export but is behind the
 	 * export's last head (a lower counter, an earlier time) is not newer:
 	 * the box signed a longer history and the export has lost it. */
-	if (h.tree_size > l.n_records && have_last &&
+	if (h.tree_size > l.n_records && lastp != NULL &&
+	    sth_decode(lastp, STH_ENCODED_LEN, &last) == 0 &&
 	    (h.counter < last.counter || h.timestamp_ms < last.timestamp_ms)) {
 		r_ = sbx_fail(e, SBX_EVERIFY, "the custody head covers %" PRIu64 " records (counter %"
 		              PRIu64 "), but the export's later head (counter %" PRIu64 ") covers only %"

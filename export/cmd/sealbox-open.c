@@ -269,11 +269,6 @@ static void map_bundle_report(struct or_bundle *ob, const struct bundle_report *
 		vr_set_ciphertext(&ob->check[OC_CIPHERTEXT], rep->ciphertext_ok, ob->m.ciphertext_bytes);
 }
 
-static void check_name(struct or_bundle *ob)
-{
-	vr_check_file_name(&ob->check[OC_NAME], ob->path, ob->id);
-}
-
 static void not_run_from(struct or_bundle *ob, int from, const char *why)
 {
 	for (int c = from; c < OC_N_CHECKS; c++)
@@ -429,7 +424,7 @@ static void check_public(struct ctx *c, size_t i)
 	vr_set(&ob->check[OC_CONTAINER], VR_PASS, "pax tar with exactly manifest.json,"
 	       " manifest.sig, identity.sbxi, payload.enc; nothing after");
 	vr_set(&ob->check[OC_MANIFEST], VR_PASS, "canonical, format version %u", ob->m.version);
-	check_name(ob);
+	vr_check_file_name(&ob->check[OC_NAME], ob->path, ob->id);
 
 	bo.pinned = c->pinned;
 	bo.ek_ca_pem = c->o.ek_ca;

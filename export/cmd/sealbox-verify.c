@@ -385,16 +385,12 @@ static void verify_bundle(struct vr_bundle *vb, const struct opts *o, const stru
 		/* The container is read first, then the manifest parsed (its
 		 * messages start "manifest:"), then the rest. */
 		int stage = strncmp(e.msg, "manifest:", 9) == 0 ? VR_MANIFEST : VR_CONTAINER;
-
 		const char *hint = stage == VR_CONTAINER ? other_kind(vb->path) : NULL;
 
 		if (stage == VR_MANIFEST)
 			vr_set(&vb->check[VR_CONTAINER], VR_PASS, "four entries, names, types and sizes"
 			       " as FORMAT.md section 2 says");
-		if (hint != NULL)
-			vr_set(&vb->check[stage], VR_FAIL, "%s", hint);
-		else
-			vr_set(&vb->check[stage], VR_FAIL, "%s", e.msg);
+		vr_set(&vb->check[stage], VR_FAIL, "%s", hint != NULL ? hint : e.msg);
 		for (int c = stage + 1; c < VR_N_CHECKS; c++)
 			vr_set(&vb->check[c], VR_NOT_RUN, "the bundle does not open");
 		goto out;
